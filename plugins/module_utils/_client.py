@@ -52,8 +52,9 @@ timeout=10, validate_certs=True)``
       is_learner, is_leader, errors`` (list of str). Sent without authentication.
     - ``health(endpoint)`` -> ``{'endpoint', 'healthy': bool, 'reason': str}`` from ``GET /health``
       (never raises for an unhealthy member; raises ``EtcdError`` only when the endpoint cannot be asked).
-    - ``endpoint_report()`` -> list with one dict per endpoint: ``status()`` fields (None when unknown) plus
-      ``healthy`` (bool) and ``error`` (str or None). Never raises.
+    - ``probe(endpoint)`` -> ``status()`` fields (None when unknown) plus ``healthy`` (bool: /health ok, no
+      status errors, has a leader) and ``error`` (str or None). Never raises.
+    - ``endpoint_report()`` -> ``[probe(ep) for ep in endpoints]``.
     - ``defragment(endpoint, timeout=None)`` -> None. Needs the root role.
     - ``hash(endpoint)`` -> ``{'hash': int, 'revision': int, 'member_id': int}`` (``/v3/maintenance/hash``;
       the 3.5 gateway does not route HashKV, so ``hash_kv`` is the same call).
@@ -396,10 +397,13 @@ class EtcdClient(object):
                              'running? Raise timeout for slow operations.' % (self.timeout, endpoint),
                              kind=KIND_TIMEOUT if isinstance(exc, (socket.timeout,)) else KIND_UNREACHABLE,
                              endpoint=endpoint)
-        if isinstance(reason, (ConnectionError, OSError, socket.error)) or isinstance(exc, URLError):
-            return EtcdError('Cannot connect to etcd endpoint %s: %s. Check that the member is running and '
-                             'listens on this address.' % (endpoint, text), kind=KIND_UNREACHABLE,
-                             endpoint=endpoint)
+        hint = 'Check that the member is running and listens on this address.'
+        if endpoint.startswith('http://') and ('closed connection' in text.lower() or 'reset' in text.lower()):
+            hint = ('The member closed the connection: if it serves TLS, use an https:// endpoint '
+                    '(and ca_cert/client_cert/client_key).')
+        if isinstance(reason, (ConnectionError, OSError, socket.error, HTTPException)) or isinstance(exc, URLError):
+            return EtcdError('Cannot connect to etcd endpoint %s: %s. %s' % (endpoint, text, hint),
+                             kind=KIND_UNREACHABLE, endpoint=endpoint)
         if isinstance(exc, HTTPException):
             return EtcdError('Broken HTTP answer from %s: %s (%s).' % (endpoint, text, exc.__class__.__name__),
                              kind=KIND_UNREACHABLE, endpoint=endpoint)
@@ -631,26 +635,28 @@ class EtcdClient(object):
         return dict(endpoint=endpoint, healthy=str(data.get('health')).lower() == 'true',
                     reason=data.get('reason') or '')
 
+    def probe(self, endpoint, timeout=None):
+        """status() + health() of one endpoint as a dict that never raises (``error`` says what failed)."""
+        item = dict(endpoint=normalize_endpoint(endpoint), healthy=False, error=None, cluster_id=None,
+                    member_id=None, leader_id=None, revision=None, version=None, db_size=None,
+                    db_size_in_use=None, raft_term=None, raft_index=None, raft_applied_index=None,
+                    is_learner=None, is_leader=None, errors=[])
+        try:
+            item.update(self.status(endpoint, timeout=timeout))
+            health = self.health(endpoint, timeout=timeout)
+            item['healthy'] = health['healthy'] and not item['errors'] and bool(item['leader_id'])
+            if not health['healthy']:
+                item['error'] = 'unhealthy: %s' % (health['reason'] or 'no reason given')
+            elif item['errors']:
+                item['error'] = '; '.join(item['errors'])
+            elif not item['leader_id']:
+                item['error'] = 'member has no leader'
+        except EtcdError as err:
+            item['error'] = err.message
+        return item
+
     def endpoint_report(self, timeout=None):
-        report = []
-        for ep in self.endpoints:
-            item = dict(endpoint=ep, healthy=False, error=None, cluster_id=None, member_id=None, leader_id=None,
-                        revision=None, version=None, db_size=None, db_size_in_use=None, raft_term=None,
-                        raft_index=None, raft_applied_index=None, is_learner=None, is_leader=None, errors=[])
-            try:
-                item.update(self.status(ep, timeout=timeout))
-                health = self.health(ep, timeout=timeout)
-                item['healthy'] = health['healthy'] and not item['errors'] and bool(item['leader_id'])
-                if not health['healthy']:
-                    item['error'] = 'unhealthy: %s' % (health['reason'] or 'no reason given')
-                elif item['errors']:
-                    item['error'] = '; '.join(item['errors'])
-                elif not item['leader_id']:
-                    item['error'] = 'member has no leader'
-            except EtcdError as err:
-                item['error'] = err.message
-            report.append(item)
-        return report
+        return [self.probe(ep, timeout=timeout) for ep in self.endpoints]
 
     def defragment(self, endpoint, timeout=None):
         self._call_one(normalize_endpoint(endpoint), '/v3/maintenance/defragment', {},

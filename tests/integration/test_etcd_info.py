@@ -1,0 +1,71 @@
+# Copyright (c) etcdkit maintainers
+# SPDX-License-Identifier: Apache-2.0
+from conftest import assert_clean_failure
+
+
+def test_info_reports_healthy_cluster(etcd_cluster, run_module):
+    run = run_module('etcd_info', etcd_cluster.connection)
+    assert not run.failed, run
+    assert run.changed is False
+    r = run.result
+    listing = etcd_cluster.etcdctl_json('member', 'list')
+    assert r['cluster_id'] == '%016x' % listing['header']['cluster_id']
+    assert sorted(m['name'] for m in r['members']) == ['etcd1', 'etcd2', 'etcd3']
+    assert all(m['healthy'] and not m['is_learner'] for m in r['members'])
+    assert r['quorum'] == {'voting': 3, 'healthy_voting': 3, 'required': 2, 'ok': True}
+    assert r['alarms'] == []
+    assert r['problems'] == []
+    eps = {e['endpoint']: e for e in r['endpoints']}
+    assert set(eps) == set(etcd_cluster.endpoints)
+    leaders = [e for e in eps.values() if e['is_leader']]
+    assert len(leaders) == 1 and leaders[0]['member_id'] == r['leader_id']
+    status = etcd_cluster.etcdctl_json('endpoint', 'status')
+    leader_hex = '%016x' % status[0]['Status']['leader']
+    assert r['leader_id'] == leader_hex
+    for e in eps.values():
+        assert e['healthy'] and e['version'] == '3.5.1' and e['db_size'] > 0 and e['db_size_in_use'] > 0
+        assert e['raft_term'] >= 1 and e['raft_index'] >= e['raft_applied_index'] - 5 and e['errors'] == []
+
+
+def test_info_gate_passes_and_check_mode(etcd_cluster, run_module):
+    run = run_module('etcd_info', dict(etcd_cluster.connection, fail_on_unhealthy=True), check=True)
+    assert not run.failed and not run.changed, run
+
+
+def test_info_probes_members_from_one_endpoint(etcd_cluster, run_module):
+    args = dict(etcd_cluster.connection, endpoints=etcd_cluster.endpoints[:1])
+    run = run_module('etcd_info', args)
+    assert not run.failed, run
+    assert len(run['endpoints']) == 3 and run['quorum']['healthy_voting'] == 3
+    run = run_module('etcd_info', dict(args, probe_members=False))
+    assert len(run['endpoints']) == 1 and run['quorum']['healthy_voting'] == 1 and not run['quorum']['ok']
+
+
+def test_info_gate_fails_with_unreachable_endpoint(etcd_cluster, run_module):
+    dead = 'https://%s:2379' % etcd_cluster.ip(9)
+    args = dict(etcd_cluster.connection, endpoints=etcd_cluster.endpoints + [dead], timeout=3)
+    run = run_module('etcd_info', args)
+    assert not run.failed, run
+    assert any(dead in p for p in run['problems'])
+    run = run_module('etcd_info', dict(args, fail_on_unhealthy=True))
+    assert_clean_failure(run, 'not healthy', dead, 'connect')
+    assert run['quorum']['ok'] is True  # the result is still there
+
+
+def test_info_bad_inputs(etcd_cluster, run_module):
+    conn = etcd_cluster.connection
+    cases = [
+        (dict(conn, password='wrong'), ['authentication', 'password']),
+        (dict(conn, ca_cert=etcd_cluster.bad_ca_cert), ['tls', 'ca_cert']),
+        (dict(conn, ca_cert='/nonexistent/ca.pem'), ['ca_cert', 'does not exist']),
+        (dict(conn, client_cert=etcd_cluster.bad_client_cert, client_key=etcd_cluster.bad_client_key), ['tls']),
+        (dict(conn, client_cert=None, client_key=None), ['tls', 'client_cert']),
+        (dict(conn, client_cert=etcd_cluster.cn_cert, client_key=etcd_cluster.cn_key), ['commonname']),
+        (dict(conn, endpoints=['https://%s:2379' % etcd_cluster.ip(9)], timeout=3), ['cannot connect']),
+        (dict(conn, endpoints=[e.replace('https', 'http') for e in conn['endpoints']]), ['https']),
+        (dict(conn, timeout='soon'), ['timeout']),
+        (dict(conn, fail_on_unhealthy='maybe'), ['fail_on_unhealthy']),
+        (dict(conn, endpoints=['ftp://x']), ['http']),
+    ]
+    for args, words in cases:
+        assert_clean_failure(run_module('etcd_info', args), *words)

@@ -35,7 +35,7 @@ Reusable by every module's integration tests. Summary:
     Runs ``etcdkit.etcd.<module>`` (or a FQCN) as a real Ansible module in a one-task playbook on localhost
     (``ansible-playbook``, ``ANSIBLE_CONFIG=<repo>/ansible.cfg``, the ``ansible.posix.json`` stdout callback) and
     returns a ``ModuleRun``: ``result`` (the task's result dict), ``failed``, ``changed``, ``msg``, ``rc``,
-    ``stdout``, ``stderr``, ``output`` (stdout+stderr), ``diff`` (list). ``assert_clean_failure(run, *words)``
+    ``stdout``, ``stderr``, ``output`` (stdout+stderr), ``diff`` (list of the module's diff dicts, or None). ``assert_clean_failure(run, *words)``
     checks failed, a ``msg`` containing every word (case-insensitive), no ``Traceback`` anywhere and
     ``changed`` false.
 """
@@ -442,7 +442,8 @@ class ModuleRun:
         self.failed = bool(result.get('failed'))
         self.changed = bool(result.get('changed'))
         self.msg = result.get('msg', '')
-        self.diff = result.get('diff')
+        diff = result.get('diff')
+        self.diff = [diff] if isinstance(diff, dict) else diff
 
     def __getitem__(self, key):
         return self.result[key]

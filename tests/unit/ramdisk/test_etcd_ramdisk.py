@@ -1,0 +1,172 @@
+# Copyright (c) etcdkit maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Pure decision logic of the node-side RAM-disk helper (roles/ramdisk/files/etcd-ramdisk)."""
+
+import datetime
+import importlib.machinery
+import importlib.util
+import os
+import struct
+
+import pytest
+
+_HELPER = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'roles', 'ramdisk', 'files', 'etcd-ramdisk')
+_loader = importlib.machinery.SourceFileLoader('etcd_ramdisk', os.path.abspath(_HELPER))
+_spec = importlib.util.spec_from_loader('etcd_ramdisk', _loader)
+er = importlib.util.module_from_spec(_spec)
+_loader.exec_module(er)
+
+
+def state(**kw):
+    base = dict(is_tmpfs=True, tmpfs_has_data=False, clean_mark_valid=False, copy_exists=False, bootstrapped=True,
+                cluster_size=3, quorum_elsewhere=False, snapshot_available=False)
+    base.update(kw)
+    return base
+
+
+@pytest.mark.parametrize('kw,expected', [
+    # data in tmpfs wins over everything (restart without reboot), even with a stale mark around
+    (dict(tmpfs_has_data=True), er.USE_TMPFS),
+    (dict(tmpfs_has_data=True, clean_mark_valid=True, copy_exists=True), er.USE_TMPFS),
+    # clean stop -> lossless copy-in, whatever the cluster size or quorum
+    (dict(clean_mark_valid=True, copy_exists=True), er.COPY_IN),
+    (dict(clean_mark_valid=True, copy_exists=True, cluster_size=1), er.COPY_IN),
+    # never started and nothing on disk -> etcd bootstraps/joins on its own
+    (dict(bootstrapped=False), er.FRESH),
+    # crash (no mark), multi-member
+    (dict(copy_exists=True, quorum_elsewhere=True), er.REJOIN),
+    (dict(copy_exists=False, quorum_elsewhere=True), er.REJOIN),
+    (dict(copy_exists=True, quorum_elsewhere=False), er.REFUSE),
+    (dict(copy_exists=False, quorum_elsewhere=False, cluster_size=2), er.REFUSE),
+    # a mark without a copy is no mark
+    (dict(clean_mark_valid=True, copy_exists=False, quorum_elsewhere=True), er.REJOIN),
+    # crash, single member
+    (dict(cluster_size=1, copy_exists=True, snapshot_available=True), er.RESTORE),
+    (dict(cluster_size=1, copy_exists=True, snapshot_available=False), er.REFUSE),
+    (dict(cluster_size=1, bootstrapped=True, snapshot_available=True), er.RESTORE),
+    # a stale copy without bootstrapped state is still a stale copy
+    (dict(bootstrapped=False, copy_exists=True, quorum_elsewhere=True), er.REJOIN),
+    (dict(bootstrapped=False, copy_exists=True, cluster_size=1), er.REFUSE),
+    # the data dir must really be a tmpfs
+    (dict(is_tmpfs=False, tmpfs_has_data=True), er.REFUSE),
+])
+def test_decide_prestart(kw, expected):
+    action, reason = er.decide_prestart(state(**kw))
+    assert action == expected, reason
+
+
+def test_refusal_names_the_dr_playbook():
+    for kw in (dict(copy_exists=True), dict(cluster_size=1, copy_exists=True)):
+        action, reason = er.decide_prestart(state(**kw))
+        assert action == er.REFUSE
+        assert 'playbooks/restore.yml' in reason
+
+
+def test_stale_copy_is_never_started_on():
+    """Exhaustive: without a clean mark and with an empty tmpfs, a bootstrapped member never starts from its copy."""
+    import itertools
+    for copy, size, quorum, snap in itertools.product([True, False], [1, 3], [True, False], [True, False]):
+        action, _ = er.decide_prestart(state(copy_exists=copy, cluster_size=size, quorum_elsewhere=quorum,
+                                             snapshot_available=snap))
+        assert action not in (er.COPY_IN, er.USE_TMPFS, er.FRESH)
+
+
+W = dict(member_id='a', cluster_id='c', term=3, commit=100, last_index=100, vote=1)
+
+
+@pytest.mark.parametrize('new,old,ok', [
+    (None, W, False),
+    (W, None, True),
+    (W, W, True),
+    (dict(W, commit=101), W, True),
+    (dict(W, term=4, commit=100), W, True),
+    (dict(W, commit=99), W, False),
+    (dict(W, term=2, commit=200), W, False),
+    (dict(W, member_id='b', commit=5), W, True),   # new incarnation after a rejoin
+    (dict(W, cluster_id='d', commit=5), W, True),  # new cluster after disaster recovery
+])
+def test_decide_save(new, old, ok):
+    assert er.decide_save(new, old)[0] is ok
+
+
+def test_plan_retention_keeps_last_and_daily():
+    now = datetime.datetime(2026, 1, 10, 12, 0, tzinfo=datetime.timezone.utc)
+    snaps = []
+    for day in range(1, 11):
+        for hour in (0, 6, 12):
+            when = datetime.datetime(2026, 1, day, hour, 0, tzinfo=datetime.timezone.utc)
+            if when <= now:
+                snaps.append(('s-%02d-%02d' % (day, hour), when))
+    delete = er.plan_retention(snaps, keep_last=4, keep_daily=3, now=now)
+    kept = sorted(set(n for n, _ in snaps) - set(delete))
+    # 4 newest: 10-12, 10-06, 10-00, 09-12; daily newest for the 10th, 9th, 8th
+    assert kept == ['s-08-12', 's-09-12', 's-10-00', 's-10-06', 's-10-12']
+
+
+def test_plan_retention_never_deletes_the_newest():
+    now = datetime.datetime(2026, 1, 10, tzinfo=datetime.timezone.utc)
+    snaps = [('a', now - datetime.timedelta(days=30))]
+    assert er.plan_retention(snaps, keep_last=0, keep_daily=0, now=now) == []
+
+
+# ---- WAL reader on a synthetic WAL ------------------------------------------------------------------------------
+
+def _varint(n):
+    out = b''
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def _msg(*fields):
+    out = b''
+    for num, val in fields:
+        if isinstance(val, bytes):
+            out += _varint(num << 3 | 2) + _varint(len(val)) + val
+        else:
+            out += _varint(num << 3) + _varint(val)
+    return out
+
+
+def _frame(rtype, data):
+    rec = _msg((1, rtype), (2, 12345), (3, data))
+    pad = (8 - len(rec) % 8) % 8
+    lenfield = len(rec) | ((0x80 | pad) << 56 if pad else 0)
+    return struct.pack('<Q', lenfield) + rec + b'\0' * pad
+
+
+def test_read_wal(tmp_path):
+    wal = tmp_path / 'wal'
+    wal.mkdir()
+    body = (_frame(4, b'') + _frame(1, _msg((1, 0xc4adc1efa192d53c), (2, 0x5dc4469af4063571)))
+            + _frame(2, _msg((2, 2), (3, 7))) + _frame(3, _msg((1, 2), (2, 9), (3, 6)))
+            + _frame(2, _msg((2, 2), (3, 8))) + _frame(3, _msg((1, 3), (2, 9), (3, 8))))
+    # a torn tail (length says more than is there) and then preallocated zeros
+    (wal / '0000000000000000-0000000000000000.wal').write_bytes(body + struct.pack('<Q', 4096) + b'\1' * 10
+                                                              + b'\0' * 64)
+    res = er.read_wal(str(wal))
+    assert res == dict(member_id='c4adc1efa192d53c', cluster_id='5dc4469af4063571', term=3, commit=8, last_index=8,
+                       vote=9)
+
+
+def test_read_wal_missing(tmp_path):
+    assert er.read_wal(str(tmp_path / 'nope')) is None
+    assert er.read_wal(str(tmp_path)) is None
+
+
+def test_verify_trailer(tmp_path):
+    import hashlib
+    db = b'x' * 1024
+    good = tmp_path / 'good.db'
+    good.write_bytes(db + hashlib.sha256(db).digest())
+    bad = tmp_path / 'bad.db'
+    bad.write_bytes(db + hashlib.sha256(b'y').digest())
+    plain = tmp_path / 'plain.db'
+    plain.write_bytes(db)
+    assert er.verify_trailer(str(good))
+    assert not er.verify_trailer(str(bad))
+    assert not er.verify_trailer(str(plain))

@@ -42,6 +42,8 @@ timeout=10, validate_certs=True)``
       next one is used when one is unreachable, has no leader, times out or fails TLS (other errors are the
       same on every member and are raised at once). ``auth=False`` never authenticates (only calls that
       etcd serves without a user, e.g. status); ``auth=True`` authenticates if a user is configured.
+      ``mutating=True`` (used by every changing call of this client) only fails over when the request
+      certainly did not reach etcd (connection refused, TLS, no leader), never after a timeout.
     - ``stream(path, body=None, endpoint=..., timeout=None)`` -> generator of the ``result`` dicts of a
       server-streaming call (newline-delimited JSON).
 
@@ -132,6 +134,8 @@ KIND_ALL_FAILED = 'all_failed'
 # errors after which another endpoint may answer
 FAILOVER_KINDS = frozenset([KIND_UNREACHABLE, KIND_TLS, KIND_NO_LEADER, KIND_TIMEOUT, KIND_UNAVAILABLE,
                             KIND_PROTOCOL])
+# a change is only retried elsewhere when it certainly did not reach etcd
+MUTATING_FAILOVER_KINDS = frozenset([KIND_UNREACHABLE, KIND_TLS, KIND_NO_LEADER])
 
 # gRPC status codes
 _GRPC_NAMES = {
@@ -520,7 +524,7 @@ class EtcdClient(object):
             token = self._authenticate(endpoint, timeout)
             return self._raw(endpoint, path, body, timeout=timeout, token=token)
 
-    def call(self, path, body=None, endpoint=None, timeout=None, auth=True):
+    def call(self, path, body=None, endpoint=None, timeout=None, auth=True, mutating=False):
         """POST ``body`` to ``path``; see the module docstring for failover rules."""
         if endpoint is not None:
             return self._call_one(normalize_endpoint(endpoint), path, body, timeout, auth)
@@ -529,7 +533,8 @@ class EtcdClient(object):
             try:
                 return self._call_one(ep, path, body, timeout, auth)
             except EtcdError as err:
-                if err.kind not in FAILOVER_KINDS:
+                kinds = MUTATING_FAILOVER_KINDS if mutating else FAILOVER_KINDS
+                if err.kind not in kinds or (mutating and 'timed out' in err.message.lower()):
                     raise
                 errors.append(err)
         if len(errors) == 1:
@@ -696,20 +701,20 @@ class EtcdClient(object):
         body = {'peerURLs': list(peer_urls)}
         if is_learner:
             body['isLearner'] = True
-        raw = self.call('/v3/cluster/member/add', body, timeout=timeout)
+        raw = self.call('/v3/cluster/member/add', body, timeout=timeout, mutating=True)
         return dict(member=_member(raw.get('member') or {}), members=[_member(m) for m in raw.get('members') or []])
 
     def member_remove(self, member_id, timeout=None):
-        raw = self.call('/v3/cluster/member/remove', {'ID': str(int(member_id))}, timeout=timeout)
+        raw = self.call('/v3/cluster/member/remove', {'ID': str(int(member_id))}, timeout=timeout, mutating=True)
         return [_member(m) for m in raw.get('members') or []]
 
     def member_promote(self, member_id, timeout=None):
-        raw = self.call('/v3/cluster/member/promote', {'ID': str(int(member_id))}, timeout=timeout)
+        raw = self.call('/v3/cluster/member/promote', {'ID': str(int(member_id))}, timeout=timeout, mutating=True)
         return [_member(m) for m in raw.get('members') or []]
 
     def member_update(self, member_id, peer_urls, timeout=None):
         raw = self.call('/v3/cluster/member/update', {'ID': str(int(member_id)), 'peerURLs': list(peer_urls)},
-                        timeout=timeout)
+                        timeout=timeout, mutating=True)
         return [_member(m) for m in raw.get('members') or []]
 
     def alarm_list(self, endpoint=None, timeout=None):
@@ -720,7 +725,7 @@ class EtcdClient(object):
     def alarm_disarm(self, member_id, alarm, timeout=None):
         raw = self.call('/v3/maintenance/alarm',
                         {'action': 'DEACTIVATE', 'memberID': str(int(member_id)), 'alarm': alarm},
-                        timeout=timeout)
+                        timeout=timeout, mutating=True)
         return [dict(member_id=to_int(a.get('memberID')), alarm=a.get('alarm') or 'NONE')
                 for a in raw.get('alarms') or []]
 
@@ -756,7 +761,7 @@ class EtcdClient(object):
         body = {'key': b64(key), 'value': b64(value)}
         if prev_kv:
             body['prev_kv'] = True
-        raw = self.call('/v3/kv/put', body, timeout=timeout)
+        raw = self.call('/v3/kv/put', body, timeout=timeout, mutating=True)
         prev = raw.get('prev_kv')
         return dict(revision=to_int((raw.get('header') or {}).get('revision')), prev_kv=_kv(prev) if prev else None)
 
@@ -766,7 +771,7 @@ class EtcdClient(object):
             body['range_end'] = b64(prefix_end(key))
         if prev_kv:
             body['prev_kv'] = True
-        raw = self.call('/v3/kv/deleterange', body, timeout=timeout)
+        raw = self.call('/v3/kv/deleterange', body, timeout=timeout, mutating=True)
         return dict(revision=to_int((raw.get('header') or {}).get('revision')), deleted=to_int(raw.get('deleted')),
                     prev_kvs=[_kv(kv) for kv in raw.get('prev_kvs') or []])
 
@@ -774,7 +779,7 @@ class EtcdClient(object):
         body = {'compare': compare, 'success': success}
         if failure:
             body['failure'] = failure
-        return self.call('/v3/kv/txn', body, timeout=timeout)
+        return self.call('/v3/kv/txn', body, timeout=timeout, mutating=True)
 
     def compact(self, revision, physical=False, endpoint=None, timeout=None):
         body = {'revision': str(int(revision))}

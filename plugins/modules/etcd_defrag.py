@@ -22,7 +22,9 @@ description:
     each member the module waits until the member is healthy and has caught up with the leader. When the gate
     or the wait fails within O(wait_timeout), the remaining members are not touched and the module fails.
   - Optionally compacts the key history first (physical compaction), keeping the newest O(compact_keep_revisions)
-    revisions.
+    revisions, and waits for the members' sizes to settle before the rule is evaluated. In check mode the rule is
+    evaluated on the sizes before the compaction. etcd recomputes the in-use size at its next write, so on an
+    idle cluster the space freed by the compaction is seen by the rule of a later run.
   - The rule, with C(free = db_size - db_size_in_use) -
     C(free >= min_free_bytes and (free >= free_bytes_trigger or free / db_size >= min_free_ratio or
     db_size / quota_bytes >= quota_usage_ratio)); a threshold of V(0) disables its clause.
@@ -257,6 +259,30 @@ def compact(module, client, view, keep):
     return info
 
 
+def settle(client, view, deadline):
+    """After a compaction: every member compacts in the background and its in-use size drops in steps; wait until
+    the sizes of all members are the same on two polls one second apart (or the deadline passes)."""
+    endpoints = [p['endpoint'] for p in view['status'].values() if p.get('endpoint')]
+
+    def sizes():
+        out = []
+        for endpoint in endpoints:
+            try:
+                st = client.status(endpoint)
+                out.append((st['db_size'], st['db_size_in_use']))
+            except EtcdError:
+                out.append(None)
+        return out
+
+    last = sizes()
+    while time.time() < deadline:
+        time.sleep(1)
+        cur = sizes()
+        if cur == last:
+            return
+        last = cur
+
+
 def wait_caught_up(client, entry, deadline, max_lag):
     """Wait until the member is healthy (or only has a NOSPACE alarm) and close to the leader. Returns
     (probe, problem)."""
@@ -266,7 +292,7 @@ def wait_caught_up(client, entry, deadline, max_lag):
         problem = None
         if not probe.get('healthy') and not _alarm_only(probe):
             problem = probe.get('error') or 'unhealthy'
-        elif probe.get('is_leader') or entry['is_learner']:
+        elif probe.get('is_leader') or entry['role'] == 'learner':
             pass
         else:
             leader = None
@@ -313,6 +339,7 @@ def run(module):
         if result['compaction']['compacted']:
             result['changed'] = True
             if not module.check_mode:
+                settle(client, view, time.time() + p['wait_timeout'])
                 view, problems = wait_gate(client, time.time() + p['wait_timeout'])
                 if view is None:
                     module.fail_json(msg='Health gate closed after the compaction: %s' % '; '.join(problems),

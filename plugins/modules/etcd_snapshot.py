@@ -247,12 +247,10 @@ def pick_member(module, client, max_lag):
 
 
 def member_name(client, member_id):
-    try:
-        for member in client.member_list()['members']:
-            if member['id'] == member_id:
-                return member['name']
-    except EtcdError:
-        pass
+    """Name of the member; also proves early that the credentials work (raises EtcdError)."""
+    for member in client.member_list()['members']:
+        if member['id'] == member_id:
+            return member['name']
     return None
 
 
@@ -337,6 +335,7 @@ def run(module):
         path = os.path.join(dest_dir, base)
         result.update(saved=True, changed=True, path=path, revision=revision)
         if not module.check_mode:
+            result['changed'] = created_dir  # until the snapshot is in place
             part = path + snapfiles.PART_SUFFIX
             try:
                 hasher = stream_snapshot(client, endpoint, part)
@@ -349,6 +348,7 @@ def run(module):
             except (IOError, OSError) as exc:
                 module.fail_json(msg='Cannot write the snapshot to %s: %s. Nothing was kept or pruned.'
                                  % (part, to_native(exc)), **result)
+            result['changed'] = True
             os.rename(part, path)
             snapfiles.fsync_dir(dest_dir)
             module.set_mode_if_different(path, p['mode'], False)

@@ -266,7 +266,7 @@ def _member(raw):
         name=raw.get('name') or '',
         peer_urls=list(raw.get('peerURLs') or raw.get('peer_urls') or []),
         client_urls=list(raw.get('clientURLs') or raw.get('client_urls') or []),
-        is_learner=bool(raw.get('isLearner') or raw.get('is_learner') or False),
+        is_learner=bool(raw.get('isLearner') or raw.get('is_learner')),
     )
 
 
@@ -334,7 +334,7 @@ class EtcdClient(object):
     def __init__(self, endpoints, ca_cert=None, client_cert=None, client_key=None, user=None,
                  password=None, timeout=10, validate_certs=True):
         if isinstance(endpoints, str):
-            endpoints = [e for e in endpoints.split(',')]
+            endpoints = endpoints.split(',')
         endpoints = [e for e in (endpoints or []) if e is not None and str(e).strip()]
         if not endpoints:
             raise EtcdError('No etcd endpoint given: set endpoints (or ETCDCTL_ENDPOINTS).', kind=KIND_CONFIG)
@@ -613,7 +613,7 @@ class EtcdClient(object):
             raft_term=to_int(_pick(raw, 'raftTerm', 'raft_term')),
             raft_index=to_int(_pick(raw, 'raftIndex', 'raft_index')),
             raft_applied_index=to_int(_pick(raw, 'raftAppliedIndex', 'raft_applied_index')),
-            is_learner=bool(_pick(raw, 'isLearner', 'is_learner') or False),
+            is_learner=bool(_pick(raw, 'isLearner', 'is_learner')),
             is_leader=bool(leader) and leader == member_id,
             errors=list(raw.get('errors') or []),
         )

@@ -19,7 +19,7 @@ description:
     O(force=true) overrides both rules.
   - When any selected alarm may not be disarmed, the module fails and disarms nothing.
 author:
-  - etcdkit maintainers
+  - etcdkit maintainers (@etcdkit)
 extends_documentation_fragment:
   - etcdkit.etcd.connection
 options:
@@ -58,6 +58,7 @@ attributes:
     description: Reports which alarms would be disarmed.
   diff_mode:
     support: none
+    description: Not supported.
 '''
 
 EXAMPLES = r'''

@@ -18,7 +18,7 @@ description:
     cluster is not fully healthy.
   - Needs only the Python standard library on the target.
 author:
-  - etcdkit maintainers
+  - etcdkit maintainers (@etcdkit)
 extends_documentation_fragment:
   - etcdkit.etcd.connection
 options:
@@ -41,6 +41,7 @@ attributes:
     description: The module never changes anything.
   diff_mode:
     support: none
+    description: Not supported (nothing is changed).
 notes:
   - Member and cluster ids are returned as 16-digit hexadecimal strings, as C(etcdctl) prints them.
 '''

@@ -17,7 +17,7 @@ description:
     concurrent writer is never overwritten blindly.
   - Needs only the Python standard library on the target (no python-etcd3, unlike C(community.general.etcd3)).
 author:
-  - etcdkit maintainers
+  - etcdkit maintainers (@etcdkit)
 extends_documentation_fragment:
   - etcdkit.etcd.connection
 options:
@@ -44,8 +44,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports what would be set or deleted without changing etcd.
   diff_mode:
     support: full
+    description: Shows the old and the new value, or the deleted keys and values.
 '''
 
 EXAMPLES = r'''

@@ -20,7 +20,7 @@ description:
   - Removing a voting member is refused when the remaining voting members would not have a healthy quorum, or when
     the cluster has no healthy quorum now, unless O(force=true).
 author:
-  - etcdkit maintainers
+  - etcdkit maintainers (@etcdkit)
 extends_documentation_fragment:
   - etcdkit.etcd.connection
 options:
@@ -68,8 +68,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports the operation that would be done (add, promote, remove) without changing the membership.
   diff_mode:
     support: full
+    description: Shows the member before and after.
 notes:
   - Membership changes need the C(root) role when authentication is enabled.
 '''

@@ -319,10 +319,10 @@ class EtcdTestCluster:
         cmd = [str(self.bin_dir / 'etcdctl'), '--endpoints', ','.join(endpoints or self.endpoints),
                '--cacert', self.ca_cert, '--cert', self.client_cert, '--key', self.client_key,
                '--user', '%s:%s' % (self.user, self.password), '--command-timeout', '20s'] + [str(a) for a in args]
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
         if check and res.returncode != 0:
-            raise AssertionError('etcdctl %s failed (%s): %s %s' % (' '.join(map(str, args)), res.returncode,
-                                                                  res.stdout, res.stderr))
+            raise AssertionError('etcdctl %s failed (%s): %s %s'
+                                 % (' '.join(map(str, args)), res.returncode, res.stdout, res.stderr))
         return res
 
     def etcdctl_json(self, *args, **kwargs):
@@ -332,7 +332,7 @@ class EtcdTestCluster:
         """etcdctl authenticated by the CN=root client certificate (used before auth is enabled)."""
         cmd = [str(self.bin_dir / 'etcdctl'), '--endpoints', ','.join(self.endpoints), '--cacert', self.ca_cert,
                '--cert', self.cn_cert, '--key', self.cn_key] + list(args)
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
         if res.returncode != 0:
             raise RuntimeError('etcdctl %s failed: %s %s' % (' '.join(args), res.stdout, res.stderr))
         return res
@@ -452,8 +452,8 @@ class ModuleRun:
         return self.result.get(key, default)
 
     def __repr__(self):
-        return 'ModuleRun(rc=%s, result=%s, stderr=%s)' % (self.rc, json.dumps(self.result, default=str)[:3000],
-                                                            self.stderr[-2000:])
+        return 'ModuleRun(rc=%s, result=%s, stderr=%s)' % (
+            self.rc, json.dumps(self.result, default=str)[:3000], self.stderr[-2000:])
 
 
 def _run_module(module, args, check=False, diff=False, env=None, timeout=300, tmp_dir=None):
@@ -487,7 +487,7 @@ def _run_module(module, args, check=False, diff=False, env=None, timeout=300, tm
         environ.update(env or {})
         proc = subprocess.run([str(Path(sys.executable).parent / 'ansible-playbook'), '-i', str(inventory),
                                str(playbook)], capture_output=True, text=True, cwd=str(REPO), env=environ,
-                              timeout=timeout)
+                              timeout=timeout, check=False)
         try:
             data = json.loads(proc.stdout)
             result = data['plays'][0]['tasks'][0]['hosts']['localhost']

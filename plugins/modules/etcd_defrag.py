@@ -30,7 +30,7 @@ description:
     db_size / quota_bytes >= quota_usage_ratio)); a threshold of V(0) disables its clause.
   - Needs only the Python standard library on the target.
 author:
-  - etcdkit maintainers
+  - etcdkit maintainers (@etcdkit)
 extends_documentation_fragment:
   - etcdkit.etcd.connection
 options:

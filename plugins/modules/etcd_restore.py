@@ -24,7 +24,7 @@ description:
     then kept as C(<data_dir>.old-<UTC timestamp>).
   - Stop etcd before restoring; the module refuses to replace a data directory that a running process has open.
 author:
-  - etcdkit maintainers
+  - etcdkit maintainers (@etcdkit)
 options:
   snapshot:
     description:

@@ -24,7 +24,7 @@ description:
     verified snapshot of the same cluster in O(dest_dir).
   - Needs only the Python standard library on the target.
 author:
-  - etcdkit maintainers
+  - etcdkit maintainers (@etcdkit)
 extends_documentation_fragment:
   - etcdkit.etcd.connection
 options:

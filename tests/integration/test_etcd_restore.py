@@ -54,7 +54,7 @@ class SingleEtcd:
     def etcdctl(self, *args):
         cmd = [str(self.cluster.bin_dir / 'etcdctl'), '--endpoints', self.url, '--user',
                '%s:%s' % (self.cluster.user, self.cluster.password), '--command-timeout', '5s'] + list(args)
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
 
     def get(self, key, deadline=30):
         end = time.time() + deadline

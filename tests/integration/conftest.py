@@ -31,13 +31,18 @@ Reusable by every module's integration tests. Summary:
     - ``wait_healthy(timeout=60)``: every configured endpoint has a leader, no alarms are active, 3 voting members.
     - ``ip(i)``: ``'<net>.<i>'``; ``bin_dir``: directory with etcd/etcdctl/etcdutl.
 
-``run_module`` (session scope) -> ``run_module(module, args, check=False, diff=False, env=None, timeout=300)``
+``run_module`` (session scope) -> ``run_module(module, args, check=False, diff=False, env=None, timeout=300,
+module_defaults=None)``
     Runs ``etcdkit.etcd.<module>`` (or a FQCN) as a real Ansible module in a one-task playbook on localhost
     (``ansible-playbook``, ``ANSIBLE_CONFIG=<repo>/ansible.cfg``, the ``ansible.posix.json`` stdout callback) and
     returns a ``ModuleRun``: ``result`` (the task's result dict), ``failed``, ``changed``, ``msg``, ``rc``,
-    ``stdout``, ``stderr``, ``output`` (stdout+stderr), ``diff`` (list of the module's diff dicts, or None). ``assert_clean_failure(run, *words)``
-    checks failed, a ``msg`` containing every word (case-insensitive), no ``Traceback`` anywhere and
-    ``changed`` false.
+    ``stdout``, ``stderr``, ``output`` (stdout+stderr), ``diff`` (list of the module's diff dicts, or None).
+    ``ETCDCTL_*`` variables of the test process are not passed on; ``env`` adds variables; ``module_defaults`` is
+    set on the play, e.g. ``{'group/etcdkit.etcd.etcd': etcd_cluster.connection}``.
+
+``assert_clean_failure(run, *words)`` (import it: ``from conftest import assert_clean_failure``; also the fixture
+``clean_failure``) checks failed, a ``msg`` containing every word (case-insensitive), no ``Traceback`` anywhere and
+``changed`` false.
 """
 
 import atexit
@@ -456,7 +461,7 @@ class ModuleRun:
             self.rc, json.dumps(self.result, default=str)[:3000], self.stderr[-2000:])
 
 
-def _run_module(module, args, check=False, diff=False, env=None, timeout=300, tmp_dir=None):
+def _run_module(module, args, check=False, diff=False, env=None, timeout=300, tmp_dir=None, module_defaults=None):
     fqcn = module if '.' in module else 'etcdkit.etcd.%s' % module
     task = {'name': 'under test', fqcn: args}
     if check:
@@ -464,6 +469,8 @@ def _run_module(module, args, check=False, diff=False, env=None, timeout=300, tm
     if diff:
         task['diff'] = True
     play = [{'hosts': 'localhost', 'gather_facts': False, 'tasks': [task]}]
+    if module_defaults:
+        play[0]['module_defaults'] = module_defaults
     workdir = Path(tempfile.mkdtemp(prefix='etcdkit-run-', dir=tmp_dir))
     try:
         playbook = workdir / 'play.yml'

@@ -69,3 +69,30 @@ def test_info_bad_inputs(etcd_cluster, run_module):
     ]
     for args, words in cases:
         assert_clean_failure(run_module('etcd_info', args), *words)
+
+
+def test_info_connection_from_environment(etcd_cluster, run_module):
+    env = {
+        'ETCDCTL_ENDPOINTS': ','.join(etcd_cluster.endpoints),
+        'ETCDCTL_CACERT': etcd_cluster.ca_cert,
+        'ETCDCTL_CERT': etcd_cluster.client_cert,
+        'ETCDCTL_KEY': etcd_cluster.client_key,
+        'ETCDCTL_USER': 'root:%s' % etcd_cluster.password,
+    }
+    run = run_module('etcd_info', {'fail_on_unhealthy': True}, env=env)
+    assert not run.failed, run
+    assert sorted(e['endpoint'] for e in run['endpoints']) == sorted(etcd_cluster.endpoints)
+    # an explicit option wins over the environment
+    run = run_module('etcd_info', {'password': 'wrong', 'user': 'root'}, env=env)
+    assert_clean_failure(run, 'authentication')
+    # without any endpoint configuration the default https://127.0.0.1:2379 is used (nothing listens there)
+    run = run_module('etcd_info', {'timeout': 2}, env={})
+    assert_clean_failure(run, '127.0.0.1:2379')
+
+
+def test_action_group_module_defaults(etcd_cluster, run_module):
+    defaults = {'group/etcdkit.etcd.etcd': etcd_cluster.connection}
+    run = run_module('etcd_info', {'fail_on_unhealthy': True}, module_defaults=defaults)
+    assert not run.failed and run['quorum']['ok'], run
+    run = run_module('etcd_key', {'key': '/it/group-defaults', 'state': 'absent'}, module_defaults=defaults)
+    assert not run.failed, run

@@ -41,7 +41,9 @@ timeout=10, validate_certs=True)``
       ``path`` like ``'/v3/kv/range'``. With ``endpoint=None`` the endpoints are tried in order and the
       next one is used when one is unreachable, has no leader, times out or fails TLS (other errors are the
       same on every member and are raised at once). ``auth=False`` never authenticates (only calls that
-      etcd serves without a user, e.g. status); ``auth=True`` authenticates if a user is configured.
+      etcd serves without a user, e.g. status); ``auth=True`` authenticates if a user is configured;
+      ``auth='lazy'`` (member_list, alarm_list) authenticates too, but when authentication cannot work
+      (no leader, timeout) sends the request without a token, so reads still work on a cluster without quorum.
       ``mutating=True`` (used by every changing call of this client) only fails over when the request
       certainly did not reach etcd (connection refused, TLS, no leader), never after a timeout.
     - ``stream(path, body=None, endpoint=..., timeout=None)`` -> generator of the ``result`` dicts of a
@@ -365,6 +367,7 @@ class EtcdClient(object):
         self.password = password
         self.validate_certs = bool(validate_certs)
         self._tokens = {}
+        self._auth_unavailable = set()
 
     # ----------------------------------------------------------------------------------------- transport
 
@@ -512,8 +515,18 @@ class EtcdClient(object):
         token = None
         if auth and self.user:
             token = self._tokens.get(endpoint)
-            if token is None:
-                token = self._authenticate(endpoint, timeout)
+            if token is None and auth == 'lazy' and endpoint in self._auth_unavailable:
+                token = ''
+            elif token is None:
+                try:
+                    token = self._authenticate(endpoint, timeout)
+                except EtcdError as err:
+                    # authentication is a raft request: without a leader it cannot work, but reads that etcd
+                    # serves without a user still can
+                    if auth != 'lazy' or err.kind not in FAILOVER_KINDS:
+                        raise
+                    self._auth_unavailable.add(endpoint)
+                    token = ''
         try:
             return self._raw(endpoint, path, body, timeout=timeout, token=token)
         except EtcdError as err:
@@ -692,7 +705,7 @@ class EtcdClient(object):
 
     def member_list(self, endpoint=None, linearizable=False, timeout=None):
         body = {'linearizable': True} if linearizable else {}
-        raw = self.call('/v3/cluster/member/list', body, endpoint=endpoint, timeout=timeout)
+        raw = self.call('/v3/cluster/member/list', body, endpoint=endpoint, timeout=timeout, auth='lazy')
         header = raw.get('header') or {}
         return dict(cluster_id=to_int(header.get('cluster_id')), member_id=to_int(header.get('member_id')),
                     members=[_member(m) for m in raw.get('members') or []])
@@ -718,7 +731,7 @@ class EtcdClient(object):
         return [_member(m) for m in raw.get('members') or []]
 
     def alarm_list(self, endpoint=None, timeout=None):
-        raw = self.call('/v3/maintenance/alarm', {'action': 'GET'}, endpoint=endpoint, timeout=timeout)
+        raw = self.call('/v3/maintenance/alarm', {'action': 'GET'}, endpoint=endpoint, timeout=timeout, auth='lazy')
         return [dict(member_id=to_int(a.get('memberID')), alarm=a.get('alarm') or 'NONE')
                 for a in raw.get('alarms') or []]
 

@@ -96,3 +96,30 @@ def test_action_group_module_defaults(etcd_cluster, run_module):
     assert not run.failed and run['quorum']['ok'], run
     run = run_module('etcd_key', {'key': '/it/group-defaults', 'state': 'absent'}, module_defaults=defaults)
     assert not run.failed, run
+
+
+def test_info_gate_reports_lost_quorum(etcd_cluster, run_module):
+    import time
+    initial = ','.join('etcd%d=https://%s:2380' % (i, etcd_cluster.ip(i)) for i in (1, 2, 3))
+    args = dict(etcd_cluster.connection, timeout=3)
+    etcd_cluster.stop_member('etcd2')
+    etcd_cluster.stop_member('etcd3')
+    try:
+        time.sleep(4)  # > election timeout: etcd1 steps down
+        run = run_module('etcd_info', args)
+        assert not run.failed, run.msg
+        assert run['quorum'] == {'voting': 3, 'healthy_voting': 0, 'required': 2, 'ok': False}, run
+        assert run['leader_id'] is None
+        assert len(run['members']) == 3
+        run = run_module('etcd_info', dict(args, fail_on_unhealthy=True))
+        assert_clean_failure(run, 'no healthy quorum', 'no member knows a leader', 'etcd2', 'etcd3')
+        # a change needs a leader: clean message, nothing changed
+        run = run_module('etcd_key', dict(args, key='/it/no-leader', value='x'))
+        assert_clean_failure(run)
+        assert 'leader' in run.msg.lower() or 'timed out' in run.msg.lower() or 'authentication' in run.msg.lower()
+    finally:
+        for name in ('etcd2', 'etcd3'):
+            i = int(name[-1])
+            etcd_cluster.start_member(name, etcd_cluster.ip(i), initial, state='new')
+    etcd_cluster.wait_healthy()
+    assert etcd_cluster.client().get('/it/no-leader') is None

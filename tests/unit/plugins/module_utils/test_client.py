@@ -207,3 +207,19 @@ def test_status_parses_gateway_quirks():
     s = c.status('https://a:2379')
     assert s['is_leader'] is True and s['is_learner'] is False and s['errors'] == []
     assert s['db_size'] == 20480 and s['cluster_id'] == 15723842493464213909
+
+
+def test_lazy_auth_reads_without_leader_but_changes_fail():
+    def no_leader():
+        return FakeHTTPError('u', 503, {'error': 'etcdserver: no leader', 'code': 14, 'message': 'etcdserver: no leader'})
+
+    c = ScriptedClient([
+        ('a:2379/v3/auth/authenticate', no_leader()),
+        ('a:2379/v3/cluster/member/list', {'members': [{'ID': '1', 'name': 'x'}]}),
+    ], user='root', password='pw')
+    assert c.member_list()['members'][0]['name'] == 'x'
+    assert 'Authorization' not in c.sent[1][2]
+    c.script = [('a:2379/v3/auth/authenticate', no_leader()), ('b:2379/v3/auth/authenticate', no_leader())]
+    with pytest.raises(cl.EtcdError) as err:
+        c.put('k', 'v')
+    assert err.value.kind == cl.KIND_NO_LEADER and 'leader' in str(err.value)

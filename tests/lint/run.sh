@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Lint: yamllint, ansible-lint (production profile), role argument specs vs defaults.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
+rc=0
+echo "=== yamllint"
+yamllint --strict . || rc=1
+echo "=== ansible-lint (production profile)"
+ansible-lint --profile production || rc=1
+echo "=== argument specs"
+python3 tests/lint/check_argument_specs.py || rc=1
+exit $rc

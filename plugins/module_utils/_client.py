@@ -60,8 +60,9 @@ timeout=10, validate_certs=True)``
       status errors, has a leader) and ``error`` (str or None). Never raises.
     - ``endpoint_report()`` -> ``[probe(ep) for ep in endpoints]``.
     - ``defragment(endpoint, timeout=None)`` -> None. Needs the root role.
-    - ``hash(endpoint)`` -> ``{'hash': int, 'revision': int, 'member_id': int}`` (``/v3/maintenance/hash``;
-      the 3.5 gateway does not route HashKV, so ``hash_kv`` is the same call).
+    - ``hash(endpoint, revision=0)`` -> ``{'hash': int, 'revision': int, 'member_id': int,
+      'compact_revision': int}`` (``/v3/maintenance/hash``; the 3.5 gateway does not route HashKV, so
+      ``hash_kv`` is the same call).
     - ``move_leader(target_id, endpoint)`` -> None; must be sent to the current leader.
     - ``snapshot(endpoint, timeout=None)`` -> generator of ``bytes`` chunks. The concatenated stream is the
       bbolt database followed by a 32-byte SHA-256 trailer of everything before it (etcd >= 3.3).
@@ -84,7 +85,7 @@ timeout=10, validate_certs=True)``
       count_only=False, serializable=False)`` -> ``{'revision': int, 'count': int, 'more': bool,
       'kvs': [kv, ...]}``; kv = ``{'key': str, 'value': str, 'key_bytes': bytes, 'value_bytes': bytes,
       'create_revision', 'mod_revision', 'version', 'lease'}`` (ints; text decoded with
-      ``errors='replace'``).
+      ``errors='replace'``; drop the ``*_bytes`` fields before returning a kv from a module - bytes are not JSON).
     - ``get(key)`` -> kv dict or None.
     - ``put(key, value, prev_kv=False)`` -> ``{'revision': int, 'prev_kv': kv or None}``.
     - ``delete(key, prefix=False, prev_kv=False)`` -> ``{'revision': int, 'deleted': int, 'prev_kvs': [...]}``.

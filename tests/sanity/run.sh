@@ -2,8 +2,12 @@
 # ansible-test sanity for etcdkit.etcd, run from a temporary ansible_collections/etcdkit/etcd tree.
 #
 # Usage: tests/sanity/run.sh [extra ansible-test sanity args, e.g. --test pep8]
-# Env:   SANITY_MODE=venv|local (default venv: ansible-test builds its own virtualenvs with its pinned linters,
-#        installing them from PyPI once; they are cached under ~/.ansible/test/venv)
+# Runs every sanity test ansible-test enables by default for a collection (ansible-doc, compile, import, pep8, pylint,
+# validate-modules, yamllint, shebang, line-endings, runtime-metadata, ...); shellcheck only when installed.
+# Exits non-zero when any test fails. Known exceptions: tests/sanity/ignore-<ansible-core version>.txt.
+# Env:   SANITY_MODE=venv|local (default venv: ansible-test builds one virtualenv per test with its pinned linters,
+#        installed from PyPI on first use and cached under $SANITY_HOME, default .cache/sanity-home;
+#        local: use the linters already installed in the current environment, nothing is installed)
 #        SANITY_KEEP=1 keeps the temporary tree (its path is printed).
 set -euo pipefail
 
@@ -61,7 +65,7 @@ ARGS=(sanity --python "${PYVER}" --color no)
 if [[ "${MODE}" == venv ]]; then
   ARGS+=(--venv)
 else
-  ARGS+=(--local --requirements)
+  ARGS+=(--local)
 fi
 
 echo "ansible-test ${ARGS[*]} $* (in ${DEST})" >&2

@@ -427,6 +427,10 @@ def etcd_cluster(request):
             PIDFILE.unlink()
         except OSError:
             pass
+        try:
+            STATE_DIR.rmdir()
+        except OSError:
+            pass
 
     request.addfinalizer(cleanup)
     cluster = EtcdTestCluster(base)

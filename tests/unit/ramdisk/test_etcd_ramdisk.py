@@ -170,3 +170,113 @@ def test_verify_trailer(tmp_path):
     assert er.verify_trailer(str(good))
     assert not er.verify_trailer(str(bad))
     assert not er.verify_trailer(str(plain))
+
+
+# ---- save / copy-in on real files (no systemd, no etcd: synthetic WAL, data dir is a plain directory) -----------
+
+def _write_member(root, term, commit, member=0xa1, cluster=0xc1, extra=b''):
+    wal = root / 'member' / 'wal'
+    snap = root / 'member' / 'snap'
+    wal.mkdir(parents=True, exist_ok=True)
+    snap.mkdir(parents=True, exist_ok=True)
+    body = (_frame(4, b'') + _frame(1, _msg((1, member), (2, cluster))) + _frame(2, _msg((2, term), (3, commit)))
+            + _frame(3, _msg((1, term), (2, 1), (3, commit))))
+    # a preallocated segment: the tail is zeros (saved sparse)
+    (wal / '0000000000000000-0000000000000000.wal').write_bytes(body + b'\0' * (3 << 20))
+    (snap / 'db').write_bytes(b'bolt' * 1000 + extra)
+    (root / '.etcdkit-cluster').write_text('cluster: etcd\n')
+
+
+@pytest.fixture
+def helper(tmp_path):
+    import getpass
+    import grp as _grp
+    import pwd as _pwd
+    user = getpass.getuser()
+    cfg = {
+        'unit': 'etcd-test.service', 'data_dir': str(tmp_path / 'data'), 'state_dir': str(tmp_path / 'state'),
+        'snapshot_dir': str(tmp_path / 'snaps'), 'run_dir': str(tmp_path / 'run'), 'user': user,
+        'group': _grp.getgrgid(_pwd.getpwnam(user).pw_gid).gr_name, 'require_tmpfs': False,
+        'etcd': '/nonexistent/etcd', 'etcdctl': '/nonexistent/etcdctl', 'etcdutl': '/nonexistent/etcdutl',
+        'member': {'name': 'm1', 'peer_urls': ['https://127.0.12.250:2380'],
+                   'client_urls': ['https://127.0.12.250:2379'], 'initial_cluster_token': 't'},
+        'endpoints': {'m1': ['https://127.0.12.250:2379']}, 'cluster_size_min': 1,
+    }
+    (tmp_path / 'data').mkdir()
+    (tmp_path / 'state').mkdir()
+    return er.Helper(cfg), tmp_path
+
+
+def test_save_then_copy_in_is_lossless_and_consumes_the_mark(helper):
+    h, tmp = helper
+    data = tmp / 'data'
+    _write_member(data, term=3, commit=40)
+    assert er.do_save(h, 'test') == 0
+    mark = er.read_json(str(tmp / 'state' / 'clean.json'))
+    assert mark['wal']['commit'] == 40 and mark['member_id'] == 'a1'
+    # the WAL's zero tail was not written (sparse), the content is identical
+    saved_wal = tmp / 'state' / 'current' / 'member' / 'wal' / '0000000000000000-0000000000000000.wal'
+    assert saved_wal.read_bytes() == (data / 'member' / 'wal' / saved_wal.name).read_bytes()
+    assert os.stat(saved_wal).st_blocks * 512 <= (1 << 20) < os.stat(saved_wal).st_size
+    # reboot: the tmpfs comes back empty
+    h.clear_data_dir()
+    assert er.cmd_prestart(h, None) == 0
+    assert er.read_wal(str(data / 'member' / 'wal'))['commit'] == 40
+    assert (data / '.etcdkit-cluster').read_text() == 'cluster: etcd\n'
+    assert not (tmp / 'state' / 'clean.json').exists()
+    assert er.read_json(str(tmp / 'state' / 'state.json'))['last_start']['action'] == er.COPY_IN
+    # a crash now (tmpfs lost, mark consumed): a single member without a snapshot refuses the stale copy
+    h.clear_data_dir()
+    with pytest.raises(er.Fail, match='restore.yml'):
+        er.cmd_prestart(h, None)
+    assert not (data / 'member').exists()
+
+
+def test_restart_without_reboot_consumes_the_mark(helper):
+    h, tmp = helper
+    _write_member(tmp / 'data', term=3, commit=40)
+    er.do_save(h, 'test')
+    assert (tmp / 'state' / 'clean.json').exists()
+    er.cmd_prestart(h, None)  # data still in the tmpfs
+    assert not (tmp / 'state' / 'clean.json').exists()
+    assert er.read_json(str(tmp / 'state' / 'state.json'))['last_start']['action'] == er.USE_TMPFS
+
+
+def test_save_refuses_older_data_of_the_same_member(helper):
+    h, tmp = helper
+    data = tmp / 'data'
+    _write_member(data, term=3, commit=40)
+    er.do_save(h, 'test')
+    before = os.readlink(str(tmp / 'state' / 'current'))
+    h.clear_data_dir()
+    _write_member(data, term=3, commit=39)
+    with pytest.raises(er.Fail, match='OLDER'):
+        er.do_save(h, 'test')
+    assert os.readlink(str(tmp / 'state' / 'current')) == before
+
+
+def test_save_refuses_a_live_db(helper):
+    import fcntl
+    h, tmp = helper
+    _write_member(tmp / 'data', term=3, commit=40)
+    h.cfg['stop_wait'] = 1
+    with open(str(tmp / 'data' / 'member' / 'snap' / 'db'), 'rb') as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # what bbolt holds while etcd runs
+        with pytest.raises(er.Fail, match='still holds'):
+            er.do_save(h, 'test')
+    assert not (tmp / 'state' / 'clean.json').exists()
+
+
+def test_tampered_copy_invalidates_the_mark(helper):
+    h, tmp = helper
+    _write_member(tmp / 'data', term=3, commit=40)
+    er.do_save(h, 'test')
+    wal = next((tmp / 'state' / 'current' / 'member' / 'wal').iterdir())
+    raw = bytearray(wal.read_bytes())
+    # rewrite the hard state's commit (last record) to an older value
+    good = _frame(3, _msg((1, 3), (2, 1), (3, 40)))
+    bad = _frame(3, _msg((1, 3), (2, 1), (3, 30)))
+    idx = bytes(raw).rfind(good)
+    raw[idx:idx + len(good)] = bad
+    wal.write_bytes(bytes(raw))
+    assert h.clean_mark() is None

@@ -66,7 +66,7 @@ def test_stale_copy_is_never_started_on():
     """Exhaustive: without a clean mark and with an empty tmpfs, a bootstrapped member never starts from its copy."""
     import itertools
     for copy, size, quorum, snap in itertools.product([True, False], [1, 3], [True, False], [True, False]):
-        action, _ = er.decide_prestart(state(copy_exists=copy, cluster_size=size, quorum_elsewhere=quorum,
+        action, dummy = er.decide_prestart(state(copy_exists=copy, cluster_size=size, quorum_elsewhere=quorum,
                                              snapshot_available=snap))
         assert action not in (er.COPY_IN, er.USE_TMPFS, er.FRESH)
 
@@ -98,7 +98,7 @@ def test_plan_retention_keeps_last_and_daily():
             if when <= now:
                 snaps.append(('s-%02d-%02d' % (day, hour), when))
     delete = er.plan_retention(snaps, keep_last=4, keep_daily=3, now=now)
-    kept = sorted(set(n for n, _ in snaps) - set(delete))
+    kept = sorted(set(n for n, dummy in snaps) - set(delete))
     # 4 newest: 10-12, 10-06, 10-00, 09-12; daily newest for the 10th, 9th, 8th
     assert kept == ['s-08-12', 's-09-12', 's-10-00', 's-10-06', 's-10-12']
 
@@ -146,8 +146,8 @@ def test_read_wal(tmp_path):
             + _frame(2, _msg((2, 2), (3, 7))) + _frame(3, _msg((1, 2), (2, 9), (3, 6)))
             + _frame(2, _msg((2, 2), (3, 8))) + _frame(3, _msg((1, 3), (2, 9), (3, 8))))
     # a torn tail (length says more than is there) and then preallocated zeros
-    (wal / '0000000000000000-0000000000000000.wal').write_bytes(body + struct.pack('<Q', 4096) + b'\1' * 10
-                                                              + b'\0' * 64)
+    torn = struct.pack('<Q', 4096) + b'\1' * 10 + b'\0' * 64
+    (wal / '0000000000000000-0000000000000000.wal').write_bytes(body + torn)
     res = er.read_wal(str(wal))
     assert res == dict(member_id='c4adc1efa192d53c', cluster_id='5dc4469af4063571', term=3, commit=8, last_index=8,
                        vote=9)

@@ -66,8 +66,8 @@ def test_stale_copy_is_never_started_on():
     """Exhaustive: without a clean mark and with an empty tmpfs, a bootstrapped member never starts from its copy."""
     import itertools
     for copy, size, quorum, snap in itertools.product([True, False], [1, 3], [True, False], [True, False]):
-        action, dummy = er.decide_prestart(state(copy_exists=copy, cluster_size=size, quorum_elsewhere=quorum,
-                                             snapshot_available=snap))
+        st = state(copy_exists=copy, cluster_size=size, quorum_elsewhere=quorum, snapshot_available=snap)
+        action, dummy = er.decide_prestart(st)
         assert action not in (er.COPY_IN, er.USE_TMPFS, er.FRESH)
 
 

@@ -74,7 +74,10 @@ timeout=10, validate_certs=True)``
       'members': [member, ...]}``; member = ``{'id': int, 'name': str, 'peer_urls': [..],
       'client_urls': [..], 'is_learner': bool}`` (an added but unstarted member has ``name == ''``).
     - ``member_add(peer_urls, is_learner=False)`` -> ``{'member': member, 'members': [...]}``.
-    - ``member_remove(member_id)``, ``member_promote(member_id)`` -> list of members after the change.
+    - ``member_remove(member_id)``, ``member_promote(member_id, endpoint=None)`` -> list of members after the
+      change. Send a promotion to the leader (``endpoint``): only the leader knows whether the learner is in
+      sync, and etcd 3.5 forwards a promotion from a follower to the leader without the user's credentials, so
+      with authentication enabled it fails there after the request timeout (etcd-io/etcd#14070).
     - ``member_update(member_id, peer_urls)`` -> list of members.
     - ``alarm_list(endpoint=None)`` -> list of ``{'member_id': int, 'alarm': 'NOSPACE'|'CORRUPT'|...}``.
     - ``alarm_disarm(member_id, alarm)`` -> list of alarms that were deactivated.
@@ -722,8 +725,9 @@ class EtcdClient(object):
         raw = self.call('/v3/cluster/member/remove', {'ID': str(int(member_id))}, timeout=timeout, mutating=True)
         return [_member(m) for m in raw.get('members') or []]
 
-    def member_promote(self, member_id, timeout=None):
-        raw = self.call('/v3/cluster/member/promote', {'ID': str(int(member_id))}, timeout=timeout, mutating=True)
+    def member_promote(self, member_id, timeout=None, endpoint=None):
+        raw = self.call('/v3/cluster/member/promote', {'ID': str(int(member_id))}, endpoint=endpoint,
+                        timeout=timeout, mutating=True)
         return [_member(m) for m in raw.get('members') or []]
 
     def member_update(self, member_id, peer_urls, timeout=None):

@@ -51,6 +51,11 @@ options:
     description:
       - Promote the member to a voting member if it is a learner. The learner must be running and caught up with
         the leader; the module retries until O(wait_timeout).
+      - The request is sent to the leader (one of O(endpoints), or the leader's advertised client URL), because
+        only the leader knows whether the learner is in sync, and etcd 3.5 loses the credentials when a follower
+        forwards a promotion to the leader with authentication enabled (etcd-io/etcd#14070).
+      - When the learner cannot be promoted in time, the failure holds C(learner) (whether it started, its raft
+        index and applied index, the leader and its raft index) and C(error) (etcd's last answer).
       - A learner that is added by the same task is not promoted (it has to be started first); run the task again
         with O(promote=true) after starting it.
     type: bool
@@ -58,6 +63,8 @@ options:
   wait_timeout:
     description:
       - Seconds to wait for a learner to catch up before promoting it.
+      - Also how long an addition or removal is retried while etcd refuses it as C(unhealthy cluster) (its strict
+        reconfiguration check wants all members connected for 5 seconds, e.g. right after a member restarted).
     type: int
     default: 120
   force:
@@ -164,7 +171,7 @@ quorum:
 
 import time
 
-from ansible_collections.etcdkit.etcd.plugins.module_utils._client import EtcdError, format_id
+from ansible_collections.etcdkit.etcd.plugins.module_utils._client import EtcdError, format_id, normalize_endpoint
 from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import (
     cluster_view,
     match_member,
@@ -190,23 +197,127 @@ def _initial_cluster(members, name, peer_urls, member_id):
     return ','.join(parts)
 
 
-def _promote(module, client, member):
+def _find_leader(client, members):
+    """Return ``(endpoint, status)`` of the leader, asked at a configured endpoint or at the leader's advertised
+    client URLs; ``(None, None)`` when no reachable member is the leader (a follower's status names the leader id
+    in ``leader_id`` of the second value then, if one answered)."""
+    known = None
+    for ep in client.endpoints:
+        try:
+            st = client.status(ep)
+        except EtcdError:
+            continue
+        if st['is_leader']:
+            return ep, st
+        known = known or (st if st['leader_id'] else None)
+    if known:
+        for m in members:
+            if m['id'] != known['leader_id']:
+                continue
+            for url in m.get('client_urls') or []:
+                if normalize_endpoint(url) in client.endpoints:
+                    continue
+                try:
+                    st = client.status(url)
+                except EtcdError:
+                    continue
+                if st['is_leader']:
+                    return normalize_endpoint(url), st
+    return None, known
+
+
+def _learner_state(client, member, leader):
+    """What the operator needs to know about a learner that could not be promoted (dict + sentence)."""
+    state = dict(id=format_id(member['id']), name=member.get('name') or '', started=bool(member.get('name')),
+                 client_urls=list(member.get('client_urls') or []), raft_index=None, raft_applied_index=None,
+                 status_error=None, leader_id=None, leader_endpoint=None, leader_raft_index=None)
+    if leader and leader.get('is_leader'):
+        state.update(leader_id=format_id(leader['member_id']), leader_endpoint=leader['endpoint'],
+                     leader_raft_index=leader['raft_index'])
+    if not state['started']:
+        return state, ('it has not started yet (no name in the member list: it never connected to the cluster; '
+                       'start it with --initial-cluster-state existing and the initial_cluster of the add)')
+    errors = []
+    for url in state['client_urls']:
+        try:
+            st = client.status(url)
+        except EtcdError as err:
+            errors.append(err.message)
+            continue
+        state.update(raft_index=st['raft_index'], raft_applied_index=st['raft_applied_index'])
+        text = 'it is running (%s): raft index %d, applied %d' % (url, st['raft_index'], st['raft_applied_index'])
+        if state['leader_raft_index'] is not None:
+            text += ", the leader's raft index is %d" % state['leader_raft_index']
+        return state, text
+    state['status_error'] = '; '.join(errors) or 'it advertises no client URL'
+    return state, ('it has started (it is named %s) but its status cannot be read from here: %s'
+                   % (state['name'], state['status_error']))
+
+
+def _reconfigure(module, func):
+    """Run a membership change, retrying until wait_timeout while etcd refuses it with "unhealthy cluster": its
+    strict reconfiguration check wants every member connected for 5 s, so the refusal is transient right after
+    a member (re)started, and certainly nothing was changed."""
     deadline = time.time() + module.params['wait_timeout']
-    last = None
     while True:
         try:
-            return client.member_promote(member['id'])
+            return func()
         except EtcdError as err:
-            if err.kind not in ('precondition', 'unavailable', 'timeout', 'no_leader'):
+            if err.kind != 'unavailable' or 'unhealthy cluster' not in (err.server_message or '') \
+                    or time.time() >= deadline:
                 raise
-            last = err
+        time.sleep(min(0.5, max(0.0, deadline - time.time())))
+
+
+# etcd's answers while a learner may still become promotable (not in sync yet, leader change, overload)
+_PROMOTE_RETRY_KINDS = ('precondition', 'unavailable', 'timeout', 'no_leader', 'unreachable', 'all_failed')
+
+
+def _promote(module, client, member):
+    """Promote the learner, sending the request to the leader; retry until wait_timeout."""
+    wait = module.params['wait_timeout']
+    deadline = time.time() + wait
+    last = last_endpoint = leader = None
+    attempts = 0
+    members = [member]
+    while True:
+        members = client.member_list()['members'] or members
+        current = [m for m in members if m['id'] == member['id']]
+        if not current:
+            module.fail_json(msg='Learner %s was removed from the cluster while waiting to promote it.'
+                                 % _describe(member), changed=False)
+        member = current[0]
+        if not member['is_learner']:
+            # promoted meanwhile (e.g. an earlier attempt whose answer timed out)
+            return members
+        endpoint, leader = _find_leader(client, members)
+        attempts += 1
+        try:
+            return client.member_promote(member['id'], endpoint=endpoint)
+        except EtcdError as err:
+            to_follower = endpoint is None and 'user name is empty' in (err.server_message or '')
+            if err.kind not in _PROMOTE_RETRY_KINDS and not to_follower:
+                raise
+            last, last_endpoint = err, endpoint
         if time.time() >= deadline:
-            module.fail_json(
-                msg='Learner %s could not be promoted within wait_timeout=%ss: %s. Make sure the member is running '
-                    'with --initial-cluster-state existing and has caught up with the leader, or raise wait_timeout.'
-                    % (_describe(member), module.params['wait_timeout'], last.server_message or last.message),
-                changed=False)
-        time.sleep(1)
+            break
+        time.sleep(min(1.0, max(0.0, deadline - time.time())))
+
+    state, text = _learner_state(client, member, leader)
+    if last_endpoint:
+        where = 'the leader %s' % last_endpoint
+        hint = ('Make sure the member is running with --initial-cluster-state existing and has caught up with the '
+                'leader, or raise wait_timeout.')
+    else:
+        where = 'the configured endpoints (no reachable member was the leader)'
+        hint = ('etcd 3.5 forwards a promotion sent to a follower to the leader without the credentials, which '
+                'fails when authentication is enabled (etcd-io/etcd#14070): include the leader\'s client URL in '
+                'endpoints. Also make sure the member is running with --initial-cluster-state existing and has '
+                'caught up with the leader, or raise wait_timeout.')
+    module.fail_json(
+        msg='Learner %s could not be promoted within wait_timeout=%ss (%d attempts): etcd answered "%s" from %s; '
+            '%s. %s' % (_describe(member), wait, attempts, last.server_message or last.message, where, text, hint),
+        changed=False, learner=state, error=last.to_dict())
 
 
 def run(module):
@@ -233,7 +344,7 @@ def run(module):
                 result['members'] = [public_member(m) for m in members] + [new]
                 new_id = None
             else:
-                added = client.member_add(p['peer_urls'], is_learner=p['learner'])
+                added = _reconfigure(module, lambda: client.member_add(p['peer_urls'], is_learner=p['learner']))
                 member = added['member']
                 members = added['members'] or client.member_list()['members']
                 new_id = member['id']
@@ -271,7 +382,8 @@ def run(module):
             if module.check_mode:
                 members = [m for m in members if m['id'] != member['id']]
             else:
-                members = client.member_remove(member['id']) or client.member_list()['members']
+                members = (_reconfigure(module, lambda: client.member_remove(member['id']))
+                           or client.member_list()['members'])
             member = None
 
     for w in warnings:

@@ -1,5 +1,7 @@
 # Copyright (c) etcdkit maintainers
 # SPDX-License-Identifier: Apache-2.0
+import time
+
 from conftest import assert_clean_failure
 
 
@@ -56,6 +58,24 @@ def test_member_absent_unknown_is_noop(etcd_cluster, run_module):
     assert not run.failed and not run.changed and run['operation'] == 'none' and run['member'] is None
 
 
+def _move_leader_off_first_endpoint(cluster):
+    """Make a member other than endpoints[0] the leader: a promotion must still reach the leader (etcd 3.5 loses
+    the credentials when a follower forwards a promotion with authentication enabled, etcd-io/etcd#14070)."""
+    client = cluster.client()
+    statuses = [client.status(ep) for ep in cluster.endpoints]
+    leader = [s for s in statuses if s['is_leader']][0]
+    if leader['endpoint'] == cluster.endpoints[0]:
+        client.move_leader(statuses[1]['member_id'], leader['endpoint'])
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        statuses = [client.status(ep) for ep in cluster.endpoints]
+        if statuses[0]['leader_id'] and not statuses[0]['is_leader'] \
+                and len(set(s['leader_id'] for s in statuses)) == 1:
+            return
+        time.sleep(0.2)
+    raise AssertionError('leadership did not move off %s: %s' % (cluster.endpoints[0], statuses))
+
+
 def test_member_learner_add_promote_remove(etcd_cluster, run_module):
     conn = etcd_cluster.connection
     ip4 = etcd_cluster.ip(4)
@@ -86,6 +106,7 @@ def test_member_learner_add_promote_remove(etcd_cluster, run_module):
         assert run.changed and run['operation'] == 'promoted' and run['member']['is_learner'] is False
         assert _members(etcd_cluster)[new_id]['is_learner'] is True
 
+        _move_leader_off_first_endpoint(etcd_cluster)
         run = run_module('etcd_member', dict(args, promote=True, wait_timeout=90))
         assert run.changed and not run.failed and run['operation'] == 'promoted', run
         assert _members(etcd_cluster)[new_id]['is_learner'] is False
@@ -119,6 +140,11 @@ def test_member_remove_unstarted_learner(etcd_cluster, run_module):
     peer = 'https://%s:2380' % etcd_cluster.ip(5)
     run = run_module('etcd_member', dict(etcd_cluster.connection, name='etcd5', peer_urls=[peer], learner=True))
     assert run.changed
+    # a learner that never started cannot be promoted: the failure says so
+    run = run_module('etcd_member', dict(etcd_cluster.connection, name='etcd5', peer_urls=[peer], promote=True,
+                                         wait_timeout=1))
+    assert_clean_failure(run, 'could not be promoted', 'wait_timeout=1', 'has not started', 'in sync with leader')
+    assert run['learner']['started'] is False and run['learner']['leader_endpoint'] in etcd_cluster.endpoints, run
     run = run_module('etcd_member', dict(etcd_cluster.connection, peer_urls=[peer], state='absent'))
     assert run.changed and not run.failed, run
     assert not [m for m in _members(etcd_cluster).values() if m['peer_urls'] == [peer]]

@@ -47,7 +47,7 @@ sanity: venv
 	tests/sanity/run.sh
 
 integration: deps venv artifacts
-	$(VENV)/bin/python -m pytest -q tests/integration
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile tests/integration
 
 molecule: deps venv artifacts
 	tests/molecule.sh $(SCENARIOS)

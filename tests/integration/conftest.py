@@ -29,7 +29,8 @@ Reusable by every module's integration tests. Summary:
       ``$NET.4`` joining as a learner); ``stop_member(name)`` (SIGTERM, wait, forget; data dir kept);
       ``remove_data(name)``.
     - ``wait_healthy(timeout=60)``: every configured endpoint has a leader, no alarms are active, 3 voting members.
-    - ``ip(i)``: ``'<net>.<i>'``; ``bin_dir``: directory with etcd/etcdctl/etcdutl.
+    - ``ip(i)``: ``'<net>.<i>'`` (i = 1..19; under pytest-xdist worker ``gwN`` uses ``<net>.<20*N+i>``, so
+      parallel workers never share an address); ``bin_dir``: directory with etcd/etcdctl/etcdutl.
 
 ``run_module`` (session scope) -> ``run_module(module, args, check=False, diff=False, env=None, timeout=300,
 module_defaults=None)``
@@ -39,6 +40,14 @@ module_defaults=None)``
     ``stdout``, ``stderr``, ``output`` (stdout+stderr), ``diff`` (list of the module's diff dicts, or None).
     ``ETCDCTL_*`` variables of the test process are not passed on; ``env`` adds variables; ``module_defaults`` is
     set on the play, e.g. ``{'group/etcdkit.etcd.etcd': etcd_cluster.connection}``.
+
+``run_modules`` (session scope) -> ``run_modules(calls, env=None, timeout=600, module_defaults=None)``
+    Independent calls (``(module, args)`` or ``(module, args, {'check': bool, 'diff': bool})``) as consecutive
+    tasks of ONE playbook (one ``ansible-playbook`` start instead of one per call; each task is still its own
+    module process) with ``ignore_errors``, so every call runs; returns one ``ModuleRun`` per call (``stdout``,
+    ``stderr``, ``output`` and ``rc`` are the playbook's). Only for calls that need no Python step in between
+    (e.g. lists of bad inputs, each result asserted on its own); a probe such as ``('ansible.builtin.stat',
+    {'path': ...})`` after each call checks side effects per call.
 
 ``assert_clean_failure(run, *words)`` (import it: ``from conftest import assert_clean_failure``; also the fixture
 ``clean_failure``) checks failed, a ``msg`` containing every word (case-insensitive), no ``Traceback`` anywhere and
@@ -70,6 +79,12 @@ if str(COLLECTIONS) not in sys.path:
 from ansible_collections.etcdkit.etcd.plugins.module_utils._client import EtcdClient, EtcdError  # noqa: E402
 
 NET = os.environ.get('ETCDKIT_IT_NET', '127.0.20').rstrip('.')
+# pytest-xdist (`-n 2 --dist loadfile`): every worker has its own cluster on its own addresses of the same /24,
+# worker gwN on host numbers 20*N + 1..19 (gw0 keeps .1-.19, the addresses of a run without xdist)
+WORKER = os.environ.get('PYTEST_XDIST_WORKER', '')
+HOST_OFFSET = 20 * int(WORKER[2:]) if WORKER.startswith('gw') and WORKER[2:].isdigit() else 0
+if HOST_OFFSET + 19 > 254:
+    raise RuntimeError('too many pytest-xdist workers for one /24 (%s)' % WORKER)
 PASSWORD = 'it-root-Secret-42'
 
 
@@ -88,7 +103,7 @@ def _find_bin_dir():
 
 
 BIN_DIR = _find_bin_dir()
-STATE_DIR = Path(tempfile.gettempdir()) / ('etcdkit-it-%s' % NET)
+STATE_DIR = Path(tempfile.gettempdir()) / ('etcdkit-it-%s%s' % (NET, '+%d' % HOST_OFFSET if HOST_OFFSET else ''))
 PIDFILE = STATE_DIR / 'pids'
 
 # --------------------------------------------------------------------------------------------- processes
@@ -231,6 +246,7 @@ class EtcdTestCluster:
         self.base_dir = Path(base_dir)
         self.bin_dir = BIN_DIR
         self.net = NET
+        self.host_offset = HOST_OFFSET
         self.user = 'root'
         self.password = PASSWORD
         self.members = []
@@ -253,7 +269,8 @@ class EtcdTestCluster:
 
     # -- addresses
     def ip(self, i):
-        return '%s.%d' % (self.net, i)
+        """Address of test host ``i`` (1..19) of this cluster (``<net>.<i>``, shifted per xdist worker)."""
+        return '%s.%d' % (self.net, self.host_offset + i)
 
     @property
     def endpoints(self):
@@ -277,7 +294,7 @@ class EtcdTestCluster:
 
     # -- processes
     def start_member(self, name, ip, initial_cluster, state='existing', extra_args=()):
-        index = int(ip.rsplit('.', 1)[1])
+        index = int(ip.rsplit('.', 1)[1]) - self.host_offset
         crt, key = self._node_certs.get(index) or self.pki.issue(self._ca, 'node%d' % index, cn=name,
                                                                  ips=[ip, '127.0.0.1'])
         data_dir = self.base_dir / ('%s.etcd' % name)
@@ -465,14 +482,21 @@ class ModuleRun:
             self.rc, json.dumps(self.result, default=str)[:3000], self.stderr[-2000:])
 
 
-def _run_module(module, args, check=False, diff=False, env=None, timeout=300, tmp_dir=None, module_defaults=None):
+def _task(module, args, check=False, diff=False, batch=False):
     fqcn = module if '.' in module else 'etcdkit.etcd.%s' % module
     task = {'name': 'under test', fqcn: args}
     if check:
         task['check_mode'] = True
     if diff:
         task['diff'] = True
-    play = [{'hosts': 'localhost', 'gather_facts': False, 'tasks': [task]}]
+    if batch:
+        # every call of a batch runs and reports its own result, whatever the earlier ones did
+        task['ignore_errors'] = True
+    return task
+
+
+def _run_playbook(tasks, env=None, timeout=300, tmp_dir=None, module_defaults=None):
+    play = [{'hosts': 'localhost', 'gather_facts': False, 'tasks': tasks}]
     if module_defaults:
         play[0]['module_defaults'] = module_defaults
     workdir = Path(tempfile.mkdtemp(prefix='etcdkit-run-', dir=tmp_dir))
@@ -493,6 +517,8 @@ def _run_module(module, args, check=False, diff=False, env=None, timeout=300, tm
             'ANSIBLE_FORCE_COLOR': '0',
             'ANSIBLE_LOCAL_TEMP': str(workdir / 'tmp'),
             'ANSIBLE_RETRY_FILES_ENABLED': '0',
+            # startup cost: only the ini inventory plugin is tried on hosts.ini
+            'ANSIBLE_INVENTORY_ENABLED': 'ini',
             'PATH': '%s:%s' % (Path(sys.executable).parent, environ.get('PATH', '')),
         })
         environ.update(env or {})
@@ -501,13 +527,35 @@ def _run_module(module, args, check=False, diff=False, env=None, timeout=300, tm
                               timeout=timeout, check=False)
         try:
             data = json.loads(proc.stdout)
-            result = data['plays'][0]['tasks'][0]['hosts']['localhost']
-        except (ValueError, KeyError, IndexError) as exc:
+            results = [t['hosts']['localhost'] for t in data['plays'][0]['tasks']]
+            if len(results) != len(tasks):
+                raise ValueError('%d task results for %d tasks' % (len(results), len(tasks)))
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise AssertionError('could not parse ansible-playbook output (%s): rc=%s\nstdout=%s\nstderr=%s'
                                  % (exc, proc.returncode, proc.stdout[-4000:], proc.stderr[-4000:]))
-        return ModuleRun(proc, result)
+        return [ModuleRun(proc, result) for result in results]
     finally:
         shutil.rmtree(str(workdir), ignore_errors=True)
+
+
+def _run_module(module, args, check=False, diff=False, env=None, timeout=300, tmp_dir=None, module_defaults=None):
+    return _run_playbook([_task(module, args, check, diff)], env=env, timeout=timeout, tmp_dir=tmp_dir,
+                         module_defaults=module_defaults)[0]
+
+
+def _run_modules(calls, env=None, timeout=600, tmp_dir=None, module_defaults=None):
+    """Independent calls as consecutive tasks of one playbook; see the module docstring."""
+    tasks = []
+    for call in calls:
+        module, args = call[0], call[1]
+        opts = call[2] if len(call) > 2 else {}
+        tasks.append(_task(module, args, check=opts.get('check', False), diff=opts.get('diff', False), batch=True))
+    return _run_playbook(tasks, env=env, timeout=timeout, tmp_dir=tmp_dir, module_defaults=module_defaults)
+
+
+@pytest.fixture(scope='session')
+def run_modules():
+    return _run_modules
 
 
 @pytest.fixture(scope='session')

@@ -159,7 +159,7 @@ def test_restore_db_without_trailer_needs_skip_hash_check(etcd_cluster, run_modu
     assert (data_dir / 'member' / 'snap' / 'db').is_file()
 
 
-def test_restore_bad_inputs(etcd_cluster, run_module, snap, tmp_path):
+def test_restore_bad_inputs(etcd_cluster, run_module, snap, tmp_path, run_modules):
     data_dir = tmp_path / 'never'
     good = restore_args(etcd_cluster, snap['path'], data_dir)
 
@@ -195,8 +195,19 @@ def test_restore_bad_inputs(etcd_cluster, run_module, snap, tmp_path):
         (dict(good, bump_revision='lots'), ['bump_revision']),
         ({k: v for k, v in good.items() if k != 'snapshot'}, ['snapshot']),
     ]
-    for args, words in cases:
-        assert_clean_failure(run_module('etcd_restore', args), *words)
-        assert not data_dir.exists()
-        assert not glob.glob(str(tmp_path / '.*etcdkit-restore-*'))
+    # one playbook for all cases, each followed by probes of data_dir and of leftover temp dirs: every result and
+    # its side effects checked
+    calls = []
+    for args, _ in cases:
+        calls += [('etcd_restore', args), ('ansible.builtin.stat', {'path': str(data_dir)}),
+                  ('ansible.builtin.find', {'paths': [str(tmp_path)], 'patterns': ['.*etcdkit-restore-*'],
+                                            'hidden': True, 'file_type': 'any'})]
+    runs = run_modules(calls)
+    for i, (args, words) in enumerate(cases):
+        run, stat, found = runs[3 * i:3 * i + 3]
+        assert_clean_failure(run, *words)
+        assert not stat.failed and stat['stat']['exists'] is False, (args, stat)
+        assert not found.failed and found['matched'] == 0, (args, found)
+    assert not data_dir.exists()
+    assert not glob.glob(str(tmp_path / '.*etcdkit-restore-*'))
     assert afile.read_text() == 'x'

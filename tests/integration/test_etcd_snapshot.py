@@ -152,7 +152,7 @@ def test_snapshot_from_one_endpoint_and_custom_mode(etcd_cluster, run_module, tm
     assert oct(os.stat(run['path']).st_mode & 0o777) == '0o640'
 
 
-def test_snapshot_bad_inputs(etcd_cluster, run_module, tmp_path):
+def test_snapshot_bad_inputs(etcd_cluster, run_module, run_modules, tmp_path):
     conn = etcd_cluster.connection
     dest = tmp_path / 'bad'
     afile = tmp_path / 'afile'
@@ -168,9 +168,16 @@ def test_snapshot_bad_inputs(etcd_cluster, run_module, tmp_path):
         (dict(conn, prefix='../evil'), ['prefix']),
         (dict(conn, skip_if_unchanged='perhaps'), ['skip_if_unchanged']),
     ]
-    for args, words in cases:
+    # one playbook for all cases, each followed by a stat of dest: every result and its side effect checked
+    calls = []
+    for args, _ in cases:
         args.setdefault('dest_dir', str(dest))
-        assert_clean_failure(run_module('etcd_snapshot', args), *words)
-        assert not dest.exists()
+        calls += [('etcd_snapshot', args), ('ansible.builtin.stat', {'path': str(dest)})]
+    runs = run_modules(calls)
+    for i, (args, words) in enumerate(cases):
+        run, probe = runs[2 * i], runs[2 * i + 1]
+        assert_clean_failure(run, *words)
+        assert not probe.failed and probe['stat']['exists'] is False, (args, probe)
+    assert not dest.exists()
     assert_clean_failure(run_module('etcd_snapshot', dict(conn, dest_dir=str(afile))), 'not a directory')
     assert_clean_failure(run_module('etcd_snapshot', dict(conn)), 'dest_dir')

@@ -98,7 +98,7 @@ def test_alarm_bad_input(etcd_cluster, run_module, alarm_cleanup, run_modules):
          ['cannot connect']),
     ]
     # one playbook for all cases (no Python step between them); each result is checked on its own
-    runs = run_modules([('etcd_alarm', args) for args, _ in cases])
+    runs = run_modules([('etcd_alarm', case[0]) for case in cases])
     for (args, words), run in zip(cases, runs):
         assert_clean_failure(run, *words)
     assert _alarms(etcd_cluster) == ['NOSPACE']

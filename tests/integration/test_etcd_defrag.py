@@ -119,7 +119,7 @@ def test_defrag_bad_inputs(etcd_cluster, run_module, run_modules):
     ]
     before = statuses(etcd_cluster)
     # one playbook for all cases (no Python step between them); each result is checked on its own
-    runs = run_modules([('etcd_defrag', args) for args, _ in cases])
+    runs = run_modules([('etcd_defrag', case[0]) for case in cases])
     for (args, words), run in zip(cases, runs):
         assert_clean_failure(run, *words)
     assert statuses(etcd_cluster) == before

@@ -68,7 +68,7 @@ def test_info_bad_inputs(etcd_cluster, run_module, run_modules):
         (dict(conn, endpoints=['ftp://x']), ['http']),
     ]
     # one playbook for all cases (no Python step between them); each result is checked on its own
-    runs = run_modules([('etcd_info', args) for args, _ in cases])
+    runs = run_modules([('etcd_info', case[0]) for case in cases])
     for (args, words), run in zip(cases, runs):
         assert_clean_failure(run, *words)
 

@@ -84,7 +84,7 @@ def test_key_bad_input(etcd_cluster, run_module, run_modules):
         (dict(conn, key=key, value='x', timeout=[1]), ['timeout']),
     ]
     # one playbook for all cases (no Python step between them); each result is checked on its own
-    runs = run_modules([('etcd_key', args) for args, _ in cases])
+    runs = run_modules([('etcd_key', case[0]) for case in cases])
     for (args, words), run in zip(cases, runs):
         assert_clean_failure(run, *words)
     assert _get(etcd_cluster, key) is None

@@ -49,7 +49,7 @@ def test_member_existing_and_conflicts(etcd_cluster, run_module, run_modules):
               endpoints=['https://%s:2379' % etcd_cluster.ip(9)], timeout=3), ['cannot connect']),
     ]
     # one playbook for all cases (no Python step between them); each result is checked on its own
-    runs = run_modules([('etcd_member', args) for args, _ in cases])
+    runs = run_modules([('etcd_member', case[0]) for case in cases])
     for (args, words), run in zip(cases, runs):
         assert_clean_failure(run, *words)
     assert _members(etcd_cluster) == before

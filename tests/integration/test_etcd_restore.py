@@ -198,7 +198,7 @@ def test_restore_bad_inputs(etcd_cluster, run_module, snap, tmp_path, run_module
     # one playbook for all cases, each followed by probes of data_dir and of leftover temp dirs: every result and
     # its side effects checked
     calls = []
-    for args, _ in cases:
+    for args, _words in cases:
         calls += [('etcd_restore', args), ('ansible.builtin.stat', {'path': str(data_dir)}),
                   ('ansible.builtin.find', {'paths': [str(tmp_path)], 'patterns': ['.*etcdkit-restore-*'],
                                             'hidden': True, 'file_type': 'any'})]

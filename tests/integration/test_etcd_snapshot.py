@@ -170,7 +170,7 @@ def test_snapshot_bad_inputs(etcd_cluster, run_module, run_modules, tmp_path):
     ]
     # one playbook for all cases, each followed by a stat of dest: every result and its side effect checked
     calls = []
-    for args, _ in cases:
+    for args, _words in cases:
         args.setdefault('dest_dir', str(dest))
         calls += [('etcd_snapshot', args), ('ansible.builtin.stat', {'path': str(dest)})]
     runs = run_modules(calls)

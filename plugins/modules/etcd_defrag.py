@@ -236,20 +236,12 @@ def compact(module, client, view, keep):
     if target < 1:
         info['reason'] = 'fewer than %d revisions' % keep
         return info
-    if module.check_mode:
-        # a read at target-1 fails when the history is already compacted up to target or beyond
-        if target > 1:
-            try:
-                client.range('\0', revision=target - 1, count_only=True)
-            except EtcdError as err:
-                if 'compacted' in (err.server_message or err.message).lower():
-                    info['reason'] = 'already compacted'
-                    return info
-                raise
-        info['compacted'] = True
-        return info
     try:
-        client.compact(target, physical=True)
+        if not module.check_mode:
+            client.compact(target, physical=True)
+        elif target > 1:
+            # a read at target-1 fails when the history is already compacted up to target or beyond
+            client.range('\0', revision=target - 1, count_only=True)
     except EtcdError as err:
         if 'compacted' in (err.server_message or err.message).lower():
             info['reason'] = 'already compacted'

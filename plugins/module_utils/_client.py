@@ -109,7 +109,10 @@ class EtcdClient(object):
 
     def status(self, endpoint, timeout=None):
         endpoint = normalize_endpoint(endpoint)
-        raw = self._one(endpoint, '/v3/maintenance/status', {}, timeout=timeout, auth=False)
+        # etcd >= 3.5.28 (CVE-2026-33413) answers Status only to an authenticated user when auth is on; older
+        # releases serve it to anyone. 'lazy': authenticate when a user is set, but a member without a leader
+        # (authentication is a raft request) is still asked without a token
+        raw = self._one(endpoint, '/v3/maintenance/status', {}, timeout=timeout, auth='lazy')
         header = raw.get('header') or {}
         member_id = to_int(header.get('member_id'))
         leader = to_int(raw.get('leader'))
@@ -130,22 +133,26 @@ class EtcdClient(object):
             errors=list(raw.get('errors') or []),
         )
 
-    def health(self, endpoint, timeout=None):
+    def health(self, endpoint, timeout=None, serializable=False):
+        """``GET /health``. ``serializable=True`` (``/health?serializable=true``, etcd >= 3.5) checks the member
+        with a local read: the only health check a learner answers (it refuses linearizable reads)."""
         endpoint = normalize_endpoint(endpoint)
-        status, data = self.transport.get_json(endpoint, '/health', timeout=timeout)
+        path = '/health?serializable=true' if serializable else '/health'
+        status, data = self.transport.get_json(endpoint, path, timeout=timeout)
         data = data if isinstance(data, dict) else {}
         return dict(endpoint=endpoint, healthy=str(data.get('health')).lower() == 'true',
                     reason=data.get('reason') or ('' if status < 300 else 'HTTP %s' % status))
 
     def probe(self, endpoint, timeout=None):
-        """status() + health() of one endpoint as a dict that never raises (``error`` says what failed)."""
+        """status() + health() of one endpoint as a dict that never raises (``error`` says what failed). A learner
+        is asked the serializable health check; like every member it must also know a leader."""
         item = dict(endpoint=normalize_endpoint(endpoint), healthy=False, error=None, cluster_id=None,
                     member_id=None, leader_id=None, revision=None, version=None, db_size=None,
                     db_size_in_use=None, raft_term=None, raft_index=None, raft_applied_index=None,
                     is_learner=None, is_leader=None, errors=[])
         try:
             item.update(self.status(endpoint, timeout=timeout))
-            health = self.health(endpoint, timeout=timeout)
+            health = self.health(endpoint, timeout=timeout, serializable=bool(item['is_learner']))
             item['healthy'] = health['healthy'] and not item['errors'] and bool(item['leader_id'])
             if not health['healthy']:
                 item['error'] = 'unhealthy: %s' % (health['reason'] or 'no reason given')

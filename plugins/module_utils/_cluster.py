@@ -151,12 +151,15 @@ def alarm_plan(alarms, which, sizes, quota_bytes, max_usage, force=False):
     return (selected if not refusals else []), refusals, usage
 
 
-def cluster_view(client, probe_members=True, timeout=None):
+def cluster_view(client, probe_members=True, timeout=None, tolerate_no_listing=False):
     """Ask etcd for members, per-endpoint status/health and the resulting quorum.
 
     Returns dict(cluster_id, members, member_list_error, endpoints (probes of the configured endpoints and,
     with ``probe_members``, of members not reached through them), health {member_id: bool},
-    status {member_id: probe}, leader_id, quorum). Raises EtcdError when no endpoint can list the members.
+    status {member_id: probe}, leader_id, quorum). Raises EtcdError when no endpoint can list the members,
+    unless ``tolerate_no_listing`` and a member answered without being able to serve (no leader, timeout):
+    then ``members`` is empty, ``cluster_id`` None and ``member_list_error`` says why (etcd >= 3.5.28 with auth
+    on answers no member list, not even a serializable one, without a leader: authentication is a raft request).
     """
     probes = client.endpoint_report(timeout=timeout)
     listing = None
@@ -169,8 +172,13 @@ def cluster_view(client, probe_members=True, timeout=None):
         errors.append(err)
         try:
             listing = client.member_list(linearizable=False, timeout=timeout)
-        except EtcdError:
-            raise err
+        except EtcdError as err2:
+            # tolerated only when a member was reached but could not serve (no leader, timed out), never when
+            # nothing answered (unreachable, TLS, bad credentials)
+            kinds = set(e.kind for e in (err.errors or [err]) + (err2.errors or [err2]))
+            if not (tolerate_no_listing and kinds & set(['no_leader', 'timeout', 'unavailable'])):
+                raise err
+            listing = dict(cluster_id=None, members=[])
     members = listing['members']
     by_member = {}
     for p in probes:
@@ -198,6 +206,7 @@ def cluster_view(client, probe_members=True, timeout=None):
         cluster_id=listing['cluster_id'], members=members, endpoints=probes, health=health, status=by_member,
         leader_id=leader_id, leaders=sorted(leaders), quorum=quorum(members, set(k for k, v in health.items() if v)),
         member_list_linearizable=not errors,
+        member_list_error=errors[0].message if errors and not members else None,
     )
 
 
@@ -286,6 +295,9 @@ def gate_problems(view, alarms=None, max_raft_index_spread=None, allow_nospace=F
     (``max_raft_index_spread``; None: not checked)."""
     problems = []
     members = view['members']
+    no_listing = view.get('member_list_error')
+    if no_listing:
+        problems.append('the members could not be listed: %s' % no_listing)
     for m in members:
         if view['health'].get(m['id']):
             continue
@@ -306,6 +318,8 @@ def gate_problems(view, alarms=None, max_raft_index_spread=None, allow_nospace=F
         if p.get('member_id') is None and p.get('error'):
             if not any(p['endpoint'] in [u.rstrip('/') for u in m.get('client_urls') or []] for m in members):
                 problems.append('endpoint %s: %s' % (p['endpoint'], p['error']))
+        elif no_listing:
+            continue  # without a member list there is nothing to compare an answering endpoint with
         elif p.get('member_id') and p['member_id'] not in member_ids:
             problems.append('endpoint %s belongs to member %s which is not in the member list (cluster %s)'
                             % (p['endpoint'], format_id(p['member_id']), format_id(p.get('cluster_id'))))
@@ -321,7 +335,9 @@ def gate_problems(view, alarms=None, max_raft_index_spread=None, allow_nospace=F
             continue
         problems.append('alarm %s is active on member %s' % (a['alarm'], format_id(a['member_id'])))
     q = view['quorum']
-    if not q['ok']:
+    if not q['ok'] and no_listing:
+        problems.append('no healthy quorum: no member answered the member list')
+    elif not q['ok']:
         problems.append('no healthy quorum: %d of %d voting members healthy, %d needed'
                         % (q['healthy_voting'], q['voting'], q['required']))
     if max_raft_index_spread is not None:
@@ -337,8 +353,9 @@ def gate_problems(view, alarms=None, max_raft_index_spread=None, allow_nospace=F
 def health_gate(client, alarms=True, max_raft_index_spread=None, allow_nospace=False, probe_members=True,
                 timeout=None):
     """One look at the cluster: ``(view, alarms, problems)``. ``alarms=False`` skips reading the alarms. An alarm
-    list that cannot be read is a problem. Raises EtcdError only when the members cannot be listed."""
-    view = cluster_view(client, probe_members=probe_members, timeout=timeout)
+    list that cannot be read is a problem, and so is a member list that no member can serve (``cluster_view``
+    with ``tolerate_no_listing``). Raises EtcdError when no member answers at all."""
+    view = cluster_view(client, probe_members=probe_members, timeout=timeout, tolerate_no_listing=True)
     active = []
     extra = []
     if alarms:

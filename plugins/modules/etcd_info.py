@@ -101,7 +101,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 cluster_id:
-  description: Cluster id (hex).
+  description: Cluster id (hex); null when no member could list the members.
   returned: success
   type: str
   sample: "cdf818194e3a8c32"
@@ -111,7 +111,10 @@ leader_id:
   type: str
   sample: "8e9e05c52164694d"
 members:
-  description: Members of the cluster.
+  description:
+    - Members of the cluster.
+    - Empty when no member could list them (then RV(problems) says why); etcd 3.5.28 and newer with auth on
+      answer no member list without a leader.
   returned: success
   type: list
   elements: dict

@@ -63,10 +63,11 @@ options:
     description:
       - Add this to the revision of the restored store (C(--bump-revision)), so that watchers and caches notice
         the restore. Needs an etcdutl that supports it (etcd 3.5.8 or newer); the module fails otherwise.
+      - A value above 0 needs O(mark_compacted=true) (etcdutl refuses it otherwise).
     type: int
   mark_compacted:
     description:
-      - Mark the restored revision as compacted (C(--mark-compacted)); needs O(bump_revision).
+      - Mark the restored revision as compacted (C(--mark-compacted)); needs O(bump_revision) above 0.
     type: bool
     default: false
   skip_hash_check:

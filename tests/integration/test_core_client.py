@@ -3,6 +3,7 @@
 """The core against a real etcd (TLS, client-cert auth, etcd auth on): the typed auth calls and their gateway
 field names, the leader discovery, "was removed?", and a snapshot saved from the stream into the store."""
 
+import time
 import uuid
 
 import pytest
@@ -105,3 +106,36 @@ def test_snapshot_saved_from_the_stream_is_verified_and_restorable(etcd_cluster,
                                  initial_advertise_peer_urls=['http://127.0.0.1:2380']))
     assert (tmp_path / 'restored' / 'member' / 'snap' / 'db').is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([base, base + '.json', 'restored'])
+
+
+def test_learner_joins_counts_healthy_and_is_promoted_via_the_leader(etcd_cluster):
+    """add_learner -> start -> the learner's probe is healthy (serializable /health) and the gate open ->
+    promote_learner through the leader -> guarded removal."""
+    c = etcd_cluster.client()
+    ip = etcd_cluster.ip(6)
+    peer, url = 'https://%s:2380' % ip, 'https://%s:2379' % ip
+    res = mb.add_learner(c, 'etcd6', [peer])
+    new_id = res['member']['id']
+    assert res['added'] and res['member']['is_learner'] and 'etcd6=%s' % peer in res['initial_cluster']
+    assert not mb.add_learner(c, 'etcd6', [peer])['added']
+    try:
+        etcd_cluster.start_member('etcd6', ip, res['initial_cluster'], state='existing')
+        deadline = time.time() + 60
+        probe = c.probe(url)
+        while not probe['healthy'] and time.time() < deadline:
+            time.sleep(0.5)
+            probe = c.probe(url)
+        assert probe['is_learner'] and probe['healthy'], probe
+        view, alarms, problems = health_gate(c)
+        assert problems == [] and view['quorum']['voting'] == 3, problems
+        promoted, members = mb.promote_learner(c, new_id, wait_timeout=60)
+        assert promoted and not [m for m in members if m['id'] == new_id][0]['is_learner']
+        assert mb.remove_member(c, new_id)['removed']
+        assert mb.was_removed(c, new_id) is True
+    finally:
+        if any(m.name == 'etcd6' for m in etcd_cluster.members):
+            etcd_cluster.stop_member('etcd6')
+        etcd_cluster.remove_data('etcd6')
+        if mb.was_removed(c, new_id) is False:
+            c.member_remove(new_id)
+    etcd_cluster.wait_healthy()

@@ -315,10 +315,10 @@ def validate_user(name, state, password, no_password, update_password, roles, ex
     if update_password not in UPDATE_PASSWORD:
         raise AuthPolicyError('update_password must be always or on_create, got %r.' % (update_password,))
     if password is not None and password == '':
-        raise AuthPolicyError('password must not be empty; give a password, or no_password=true for a user that '
-                              'logs in with a client certificate only.')
+        raise AuthPolicyError('user_password must not be empty; give a password, or no_password=true for a user '
+                              'that logs in with a client certificate only.')
     if state == 'absent':
-        extra = [opt for opt, val in (('password', password), ('roles', roles)) if val is not None]
+        extra = [opt for opt, val in (('user_password', password), ('roles', roles)) if val is not None]
         if no_password:
             extra.append('no_password')
         if exclusive_roles:
@@ -328,7 +328,7 @@ def validate_user(name, state, password, no_password, update_password, roles, ex
                                   % (', '.join(extra), name))
         return
     if password is not None and no_password:
-        raise AuthPolicyError('password and no_password=true exclude each other; choose one.')
+        raise AuthPolicyError('user_password and no_password=true exclude each other; choose one.')
     if exclusive_roles and roles is None:
         raise AuthPolicyError('exclusive_roles=true needs roles (roles: [] revokes every role of user %s).' % name)
     _normalize_roles(roles)
@@ -371,7 +371,7 @@ def plan_user(name, state, actual, password=None, no_password=False, update_pass
     password_changed = False
     if actual is None:
         if password is None and not no_password:
-            raise AuthPolicyError('User %s does not exist: give password to create it, or no_password=true for a '
+            raise AuthPolicyError('User %s does not exist: give user_password to create it, or no_password=true for a '
                                   'user that logs in with a client certificate (CommonName = user name) only.'
                                   % name)
         actions.append(('user_add', name))
@@ -434,3 +434,42 @@ def plan_auth(state, enabled, root_user=None):
     if not enabled:
         return AuthPlan(False, [], False)
     return AuthPlan(True, [('auth_disable', None)], False)
+
+
+# -------------------------------------------------------------------------------------------- carrying out
+
+class ActionFailed(Exception):
+    """An action of a plan failed; ``done`` lists the actions (``'verb arg'``) carried out before it."""
+
+    def __init__(self, cause, done):
+        super(ActionFailed, self).__init__(str(cause))
+        self.cause = cause
+        self.done = list(done)
+
+    def message(self):
+        text = getattr(self.cause, 'message', None) or str(self.cause)
+        if not self.done:
+            return text
+        return '%s (done before this failure: %s; a new run completes the rest)' % (text, ', '.join(self.done))
+
+
+def action_label(action):
+    verb, arg = action
+    if isinstance(arg, Perm):
+        return '%s %s' % (verb, _perm_line(arg))
+    return verb if arg is None else '%s %s' % (verb, arg)
+
+
+def run_actions(actions, handlers):
+    """Call ``handlers[verb](arg)`` for each action in order -> list of labels of the actions done.
+
+    The first exception stops the run and is raised as ``ActionFailed`` with the actions done before it, so a
+    module can report a partial change honestly."""
+    done = []
+    for action in actions:
+        try:
+            handlers[action[0]](action[1])
+        except Exception as err:  # pylint: disable=broad-except
+            raise ActionFailed(err, done)
+        done.append(action_label(action))
+    return done

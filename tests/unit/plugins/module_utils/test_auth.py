@@ -285,13 +285,13 @@ def test_plan_user_warning_names_user_and_what_happens():
 BAD_USER_CASES = [
     # (id, name, kwargs, words)
     ('empty name', '', dict(state='present', actual=None, password='pw'), ['user name']),
-    ('create without password', 'app', dict(state='present', actual=None), ['give password', 'no_password=true']),
+    ('create without password', 'app', dict(state='present', actual=None), ['give user_password', 'no_password=true']),
     ('password and no_password', 'app', dict(state='present', actual=None, password='pw', no_password=True),
      ['exclude']),
-    ('empty password', 'app', dict(state='present', actual=None, password=''), ['password must not be empty']),
+    ('empty password', 'app', dict(state='present', actual=None, password=''), ['user_password must not be empty']),
     ('exclusive without roles', 'app', dict(state='present', actual=user(), exclusive_roles=True),
      ['exclusive_roles=true needs roles']),
-    ('absent with password', 'app', dict(state='absent', actual=user(), password='pw'), ['password', 'state=present']),
+    ('absent with password', 'app', dict(state='absent', actual=user(), password='pw'), ['user_password', 'state=present']),
     ('absent with roles', 'app', dict(state='absent', actual=user(), roles=['a']), ['roles', 'state=present']),
     ('bad update_password', 'app', dict(state='present', actual=user(), update_password='never'),
      ['update_password']),

@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Pure policy for etcd authentication: users, roles with key-range permissions, enabling auth.
 
-No I/O and standard library only: the modules ``etcd_user``, ``etcd_role`` and ``etcd_auth`` read the actual
+No I/O and standard library only (``_errors`` for the base error): the modules ``etcd_user``, ``etcd_role`` and ``etcd_auth`` read the actual
 state with the client, hand it to these functions together with the desired state, and carry out the returned
 list of changes (or, in check mode, only report it). Every rule of etcd's auth store that would make a change
 fail half-way is checked here first, so bad input changes nothing.
@@ -19,6 +19,8 @@ Facts of etcd's auth store (3.4-3.6) that the policy follows:
   matches ``(key, range_end)`` exactly.
 - The ``root`` role has every permission (``role get root`` shows one READWRITE permission on all keys);
   permissions granted to it change nothing, so the policy refuses to manage them.
+- The ``root`` role is built in: it can be granted although no role of that name was created (``role get root``
+  then answers "role name not found"); creating it is allowed.
 - While auth is enabled etcd refuses to delete the ``root`` user or role and to revoke the ``root`` role from
   the ``root`` user; enabling auth needs a ``root`` user that has the ``root`` role.
 - A user's password cannot be read back. With auth enabled it is verified by authenticating as the user; while
@@ -26,7 +28,8 @@ Facts of etcd's auth store (3.4-3.6) that the policy follows:
 - Changing the password of a user created without password (``no_password``) succeeds but leaves the user
   without password.
 
-Public API (all raise ``AuthPolicyError`` - a ``ValueError`` whose message says what to change - on bad input):
+Public API (all raise ``AuthPolicyError`` - a ``CoreError`` and ``ValueError`` whose message says what to change -
+on bad input):
 
 ``Perm(key, range_end, type)``
     canonical permission; ``key``/``range_end`` are ``bytes``, ``type`` is ``'read'|'write'|'readwrite'``.
@@ -47,6 +50,8 @@ __metaclass__ = type
 
 from collections import namedtuple
 
+from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import CoreError
+
 ROOT = 'root'
 PERM_TYPES = ('read', 'write', 'readwrite')
 UPDATE_PASSWORD = ('always', 'on_create')
@@ -54,19 +59,18 @@ ALL_KEYS = b'\x00'
 _PERM_KEYS = frozenset(['key', 'prefix', 'range_end', 'type'])
 
 
-class AuthPolicyError(ValueError):
-    """Bad desired state; the message says what to change."""
+class AuthPolicyError(CoreError, ValueError):
+    """Bad desired state; the message says what to change (``EtcdModule`` turns it into ``fail_json``)."""
 
-    @property
-    def message(self):
-        return str(self)
+    def to_dict(self):
+        return dict(kind='input', message=self.message)
 
 
 Perm = namedtuple('Perm', ['key', 'range_end', 'type'])
 
 # action tuples: (verb, argument); verbs are the client call to make, in order
 RolePlan = namedtuple('RolePlan', ['changed', 'actions', 'before', 'after', 'permissions'])
-UserPlan = namedtuple('UserPlan', ['changed', 'actions', 'before', 'after', 'roles', 'password_changed',
+UserPlan = namedtuple('UserPlan', ['changed', 'actions', 'before', 'after', 'user', 'password_changed',
                                    'warnings'])
 AuthPlan = namedtuple('AuthPlan', ['changed', 'actions', 'enabled'])
 
@@ -351,6 +355,8 @@ def plan_user(name, state, actual, password=None, no_password=False, update_pass
     ``actual``: None (no such user) or ``{'name', 'roles': [...]}``; ``password_ok``: result of authenticating
     as the user with ``password`` (True/False), None when not checked; ``existing_roles``: names of the roles
     that exist (None = not known; then granting an unknown role fails in etcd instead of here).
+    ``UserPlan.user`` is the user after the change (``{'name', 'roles'}``, ``{}`` when absent); ``before``/``after``
+    are the diff (with a ``password`` marker when it changes).
     ``actions``: ``[('user_add', name) | ('grant_role', role) | ('revoke_role', role) |
     ('change_password', name) | ('user_delete', name)]`` in order (the password last: changing it invalidates
     the user's tokens, and the connection may be that user)."""
@@ -363,8 +369,8 @@ def plan_user(name, state, actual, password=None, no_password=False, update_pass
             raise AuthPolicyError('The root user cannot be deleted while authentication is enabled; disable it '
                                   'first (etcd_auth state=disabled).')
         if actual is None:
-            return UserPlan(False, [], before, {}, [], False, warnings)
-        return UserPlan(True, [('user_delete', name)], before, {}, [], False, warnings)
+            return UserPlan(False, [], before, {}, {}, False, warnings)
+        return UserPlan(True, [('user_delete', name)], before, {}, {}, False, warnings)
 
     desired_roles = _normalize_roles(roles)
     actions = []
@@ -384,7 +390,8 @@ def plan_user(name, state, actual, password=None, no_password=False, update_pass
         raise AuthPolicyError('The root role cannot be revoked from the root user while authentication is '
                               'enabled; add root to roles.')
     if existing_roles is not None:
-        missing = [r for r in grants if r not in existing_roles]
+        # etcd grants the root role without a stored role of that name (it is built in)
+        missing = [r for r in grants if r not in existing_roles and r != ROOT]
         if missing:
             raise AuthPolicyError('Role(s) %s do not exist; create them first (etcdkit.etcd.etcd_role) or remove '
                                   'them from roles.' % ', '.join(missing))
@@ -400,11 +407,12 @@ def plan_user(name, state, actual, password=None, no_password=False, update_pass
             actions.append(('change_password', name))
             password_changed = True
     after_roles = sorted((set(actual_roles) | set(grants)) - set(revokes))
-    after = user_view(name, after_roles)
+    after = user = user_view(name, after_roles)
     if password_changed:
+        # the diff says that the password changes, never what it is
         before = dict(before, password='(old)') if before else before
         after = dict(after, password='(new)')
-    return UserPlan(bool(actions), actions, before, after, after_roles, password_changed, warnings)
+    return UserPlan(bool(actions), actions, before, after, user, password_changed, warnings)
 
 
 # ----------------------------------------------------------------------------------------------------- auth
@@ -445,6 +453,11 @@ class ActionFailed(Exception):
         super(ActionFailed, self).__init__(str(cause))
         self.cause = cause
         self.done = list(done)
+
+    def error_dict(self):
+        """The cause as a result's ``error`` (``to_dict()`` of a CoreError)."""
+        to_dict = getattr(self.cause, 'to_dict', None)
+        return to_dict() if to_dict else dict(kind='error', message=str(self.cause))
 
     def message(self):
         text = getattr(self.cause, 'message', None) or str(self.cause)

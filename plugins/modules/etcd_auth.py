@@ -60,7 +60,7 @@ EXAMPLES = r'''
     - name: Root user
       etcdkit.etcd.etcd_user:
         name: root
-        password: "{{ etcd_root_password }}"
+        user_password: "{{ etcd_root_password }}"
         roles: [root]
 
     - name: Authentication on
@@ -78,12 +78,11 @@ enabled:
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._auth import (
     ActionFailed,
-    AuthPolicyError,
     ROOT,
     plan_auth,
     run_actions,
 )
-from ansible_collections.etcdkit.etcd.plugins.module_utils._client import EtcdError
+from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import EtcdError
 from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import EtcdModule
 
 
@@ -93,7 +92,8 @@ def run(module):
     enabled = client.auth_status()['enabled']
     root_user = client.user_get(ROOT) if state == 'enabled' and not enabled else None
     plan = plan_auth(state, enabled, root_user)
-    result = dict(changed=plan.changed, enabled=plan.enabled)
+    result = module.result
+    result.update(changed=plan.changed, enabled=plan.enabled)
     if module._diff:
         result['diff'] = dict(before=dict(enabled=enabled), after=dict(enabled=plan.enabled))
     if module.check_mode or not plan.changed:
@@ -102,8 +102,9 @@ def run(module):
         run_actions(plan.actions, dict(auth_enable=lambda arg: client.auth_enable(),
                                        auth_disable=lambda arg: client.auth_disable()))
     except ActionFailed as err:
-        module.fail_json(msg=err.message(), error=getattr(err.cause, 'to_dict', dict)(), changed=False,
-                         enabled=enabled)
+        result.update(changed=False, enabled=enabled)
+        result.pop('diff', None)
+        module.fail(err.message(), error=err.error_dict())
     if plan.enabled and client.user:
         # prove that the cluster can still be managed: a call that needs a token, with the connection's
         # user and password (the client forgot its tokens when auth was switched)
@@ -111,29 +112,21 @@ def run(module):
             client.auth_status()
         except EtcdError as err:
             user = client.user
-            module.fail_json(msg='Authentication is now enabled, but user %s cannot log in: %s Set password to the '
-                                 'password that %s has in etcd.' % (user, err.message, user),
-                             error=err.to_dict(), **result)
+            module.fail('Authentication is now enabled, but user %s cannot log in: %s Set password to the password '
+                        'that %s has in etcd.' % (user, err.message, user), error=err.to_dict())
     elif plan.enabled:
         module.warn('Authentication is now enabled: every further call needs user and password (a user with the '
                     'root role for administration).')
     return result
 
 
+ARGUMENT_SPEC = dict(
+    state=dict(type='str', default='enabled', choices=['enabled', 'disabled']),
+)
+
+
 def main():
-    module = EtcdModule(
-        argument_spec=dict(
-            state=dict(type='str', default='enabled', choices=['enabled', 'disabled']),
-        ),
-        supports_check_mode=True,
-    )
-    try:
-        result = run(module)
-    except AuthPolicyError as err:
-        module.fail_json(msg=str(err), changed=False)
-    except EtcdError as err:
-        module.fail_etcd(err)
-    module.exit_json(**result)
+    EtcdModule.execute(run, argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
 
 
 if __name__ == '__main__':

@@ -159,13 +159,11 @@ actions:
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._auth import (
     ActionFailed,
-    AuthPolicyError,
     action_label,
     normalize_permissions,
     plan_role,
     run_actions,
 )
-from ansible_collections.etcdkit.etcd.plugins.module_utils._client import EtcdError
 from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import EtcdModule
 
 
@@ -178,7 +176,8 @@ def run(module):
     enabled = client.auth_status()['enabled']
     actual = client.role_get(name)
     plan = plan_role(name, state, actual, p['permissions'], p['exclusive_permissions'], enabled)
-    result = dict(changed=plan.changed, role=plan.after, actions=[action_label(a) for a in plan.actions])
+    result = module.result
+    result.update(changed=plan.changed, role=plan.after, actions=[action_label(a) for a in plan.actions])
     if module._diff:
         result['diff'] = dict(before=plan.before, after=plan.after)
     if module.check_mode or not plan.changed:
@@ -192,35 +191,29 @@ def run(module):
     try:
         run_actions(plan.actions, handlers)
     except ActionFailed as err:
+        # honest about a partial change: what was done before the failure stays done
         result.update(changed=bool(err.done), actions=err.done)
         result.pop('diff', None)
         result.pop('role', None)
-        module.fail_json(msg=err.message(), error=getattr(err.cause, 'to_dict', dict)(), **result)
+        module.fail(err.message(), error=err.error_dict())
     return result
 
 
+ARGUMENT_SPEC = dict(
+    name=dict(type='str', required=True),
+    state=dict(type='str', default='present', choices=['present', 'absent']),
+    permissions=dict(type='list', elements='dict', options=dict(
+        key=dict(type='str', required=True, no_log=False),
+        prefix=dict(type='bool', default=False),
+        range_end=dict(type='str'),
+        type=dict(type='str', default='readwrite', choices=['read', 'write', 'readwrite']),
+    )),
+    exclusive_permissions=dict(type='bool', default=True),
+)
+
+
 def main():
-    module = EtcdModule(
-        argument_spec=dict(
-            name=dict(type='str', required=True),
-            state=dict(type='str', default='present', choices=['present', 'absent']),
-            permissions=dict(type='list', elements='dict', options=dict(
-                key=dict(type='str', required=True, no_log=False),
-                prefix=dict(type='bool', default=False),
-                range_end=dict(type='str'),
-                type=dict(type='str', default='readwrite', choices=['read', 'write', 'readwrite']),
-            )),
-            exclusive_permissions=dict(type='bool', default=True),
-        ),
-        supports_check_mode=True,
-    )
-    try:
-        result = run(module)
-    except AuthPolicyError as err:
-        module.fail_json(msg=str(err), changed=False)
-    except EtcdError as err:
-        module.fail_etcd(err)
-    module.exit_json(**result)
+    EtcdModule.execute(run, argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
 
 
 if __name__ == '__main__':

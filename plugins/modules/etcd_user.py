@@ -165,25 +165,13 @@ actions:
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._auth import (
     ActionFailed,
-    AuthPolicyError,
     action_label,
     password_check_needed,
     plan_user,
     run_actions,
     validate_user,
 )
-from ansible_collections.etcdkit.etcd.plugins.module_utils._client import EtcdError, KIND_AUTH
 from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import EtcdModule
-
-
-def password_matches(client, name, password):
-    """Authenticate as ``name``: True when the password is right, False when etcd rejects it."""
-    try:
-        return bool(client.authenticate(name, password))
-    except EtcdError as err:
-        if err.kind == KIND_AUTH:
-            return False
-        raise
 
 
 def run(module):
@@ -196,14 +184,16 @@ def run(module):
     actual = client.user_get(name)
     password_ok = None
     if password_check_needed(state, actual, password, p['update_password'], enabled):
-        password_ok = password_matches(client, name, password)
+        # etcd cannot show a password: try it (this changes nothing, also fine in check mode)
+        password_ok = client.authenticate(name, password)
     existing_roles = client.role_list() if state == 'present' and p['roles'] else None
     plan = plan_user(name, state, actual, password=password, no_password=p['no_password'],
                      update_password=p['update_password'], roles=p['roles'], exclusive_roles=p['exclusive_roles'],
                      auth_enabled=enabled, password_ok=password_ok, existing_roles=existing_roles)
     for warning in plan.warnings:
         module.warn(warning)
-    result = dict(changed=plan.changed, user=plan.after, password_changed=plan.password_changed,
+    result = module.result
+    result.update(changed=plan.changed, user=plan.user, password_changed=plan.password_changed,
                   password_verified=bool(password_ok), auth_enabled=enabled,
                   actions=[action_label(a) for a in plan.actions])
     if module._diff:
@@ -220,37 +210,30 @@ def run(module):
     try:
         run_actions(plan.actions, handlers)
     except ActionFailed as err:
+        # honest about a partial change: what was done before the failure stays done
         result.update(changed=bool(err.done), actions=err.done, password_changed=False)
         result.pop('diff', None)
         result.pop('user', None)
-        module.fail_json(msg=err.message(), error=getattr(err.cause, 'to_dict', dict)(), **result)
-    if plan.password_changed and enabled and not password_matches(client, name, password):
-        module.fail_json(msg='The password of user %s was set, but etcd still rejects it. A user created with '
-                             'no_password keeps no password for good: delete it and create it again with a '
-                             'password.' % name, **result)
+        module.fail(err.message(), error=err.error_dict())
+    if plan.password_changed and enabled and not client.authenticate(name, password):
+        module.fail('The password of user %s was set, but etcd still rejects it. A user created with no_password '
+                    'keeps no password for good: delete it and create it again with a password.' % name)
     return result
 
 
+ARGUMENT_SPEC = dict(
+    name=dict(type='str', required=True),
+    state=dict(type='str', default='present', choices=['present', 'absent']),
+    user_password=dict(type='str', no_log=True),
+    update_password=dict(type='str', default='always', choices=['always', 'on_create'], no_log=False),
+    no_password=dict(type='bool', default=False, no_log=False),
+    roles=dict(type='list', elements='str'),
+    exclusive_roles=dict(type='bool', default=False),
+)
+
+
 def main():
-    module = EtcdModule(
-        argument_spec=dict(
-            name=dict(type='str', required=True),
-            state=dict(type='str', default='present', choices=['present', 'absent']),
-            user_password=dict(type='str', no_log=True),
-            update_password=dict(type='str', default='always', choices=['always', 'on_create'], no_log=False),
-            no_password=dict(type='bool', default=False),
-            roles=dict(type='list', elements='str'),
-            exclusive_roles=dict(type='bool', default=False),
-        ),
-        supports_check_mode=True,
-    )
-    try:
-        result = run(module)
-    except AuthPolicyError as err:
-        module.fail_json(msg=str(err), changed=False)
-    except EtcdError as err:
-        module.fail_etcd(err)
-    module.exit_json(**result)
+    EtcdModule.execute(run, argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
 
 
 if __name__ == '__main__':

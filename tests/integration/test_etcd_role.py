@@ -137,9 +137,12 @@ def test_role_whole_keyspace_and_root(etcd_cluster, run_module):
         assert not run.changed, run
     finally:
         etcd_cluster.etcdctl('role', 'delete', role, check=False)
-    # the root role exists and is left alone
+    # the root role is built in (the test cluster granted it to root without creating it); the module may create
+    # it once, then leaves it alone
     run = run_module('etcd_role', dict(conn, name='root'))
-    assert not run.changed and not run.failed, run
+    assert not run.failed, run
+    run = run_module('etcd_role', dict(conn, name='root'))
+    assert not run.changed and not run.failed and run['role']['name'] == 'root', run
 
 
 def test_role_bad_input(etcd_cluster, run_modules):

@@ -250,6 +250,8 @@ USER_CASES = [
     ('delete missing', dict(state='absent', actual=None), [], False, False),
     ('existing roles known and present', dict(state='present', actual=user(), roles=['a'], existing_roles=['a']),
      [('grant_role', 'a')], False, False),
+    ('root role is built in, need not be stored', dict(state='present', actual=user(), roles=['root'],
+                                                       existing_roles=[]), [('grant_role', 'root')], False, False),
 ]
 
 
@@ -263,7 +265,7 @@ def test_plan_user(kwargs, actions, password_changed, warns):
     assert bool(plan.warnings) == warns
     if kwargs['state'] == 'present' and not password_changed:
         # a second run from the predicted state changes nothing
-        again = dict(kwargs, actual={'name': 'app', 'roles': plan.roles}, password_ok=True)
+        again = dict(kwargs, actual=plan.user, password_ok=True)
         assert a.plan_user('app', **again).actions == []
 
 
@@ -275,6 +277,7 @@ def test_plan_user_diff_hides_password():
     assert 'secret' not in repr(plan)
     created = a.plan_user('app', 'present', None, password='secret pw')
     assert created.before == {} and created.after == {'name': 'app', 'roles': [], 'password': '(new)'}
+    assert created.user == {'name': 'app', 'roles': []} and plan.user == {'name': 'app', 'roles': ['a']}
 
 
 def test_plan_user_warning_names_user_and_what_happens():

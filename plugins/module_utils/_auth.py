@@ -39,10 +39,13 @@ on bad input):
 ``perm_to_dict(perm)`` -> ``{'key', 'range_end', 'prefix', 'type'}`` for results.
 ``plan_role(name, state, actual, desired_perms, exclusive, auth_enabled)`` -> ``RolePlan``.
 ``plan_user(name, state, actual, password, no_password, update_password, roles, exclusive_roles, auth_enabled,
-    password_ok=None, existing_roles=None)`` -> ``UserPlan``.
+    password_ok=None, existing_roles=None, check_mode=False)`` -> ``UserPlan``.
 ``password_check_needed(state, actual, password, update_password, auth_enabled)`` -> bool.
 ``root_problem(root_user)`` -> ``None`` or the sentence that says what to create before enabling auth.
-``plan_auth(state, enabled, root_user)`` -> ``AuthPlan``.
+``plan_auth(state, enabled, root_user, check_mode=False)`` -> ``AuthPlan``.
+
+In check mode a missing prerequisite (a role to grant, the root user before enabling auth) is a warning, not a
+failure: an earlier task of the same play that would create it was only simulated.
 """
 
 from __future__ import (absolute_import, division, print_function)
@@ -72,7 +75,7 @@ Perm = namedtuple('Perm', ['key', 'range_end', 'type'])
 RolePlan = namedtuple('RolePlan', ['changed', 'actions', 'before', 'after', 'permissions'])
 UserPlan = namedtuple('UserPlan', ['changed', 'actions', 'before', 'after', 'user', 'password_changed',
                                    'warnings'])
-AuthPlan = namedtuple('AuthPlan', ['changed', 'actions', 'enabled'])
+AuthPlan = namedtuple('AuthPlan', ['changed', 'actions', 'enabled', 'warnings'])
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -349,7 +352,8 @@ def user_view(name, roles):
 
 
 def plan_user(name, state, actual, password=None, no_password=False, update_password='always', roles=None,
-              exclusive_roles=False, auth_enabled=False, password_ok=None, existing_roles=None):
+              exclusive_roles=False, auth_enabled=False, password_ok=None, existing_roles=None,
+              check_mode=False):
     """Desired user vs the actual one.
 
     ``actual``: None (no such user) or ``{'name', 'roles': [...]}``; ``password_ok``: result of authenticating
@@ -393,8 +397,11 @@ def plan_user(name, state, actual, password=None, no_password=False, update_pass
         # etcd grants the root role without a stored role of that name (it is built in)
         missing = [r for r in grants if r not in existing_roles and r != ROOT]
         if missing:
-            raise AuthPolicyError('Role(s) %s do not exist; create them first (etcdkit.etcd.etcd_role) or remove '
-                                  'them from roles.' % ', '.join(missing))
+            problem = ('Role(s) %s do not exist; create them first (etcdkit.etcd.etcd_role) or remove them from '
+                       'roles.' % ', '.join(missing))
+            if not check_mode:
+                raise AuthPolicyError(problem)
+            warnings.append(problem + ' (check mode: a task before this one may create them.)')
     actions += [('grant_role', r) for r in grants] + [('revoke_role', r) for r in revokes]
     if actual is not None and password is not None and update_password == 'always':
         if not auth_enabled:
@@ -428,20 +435,21 @@ def root_problem(root_user):
     return None
 
 
-def plan_auth(state, enabled, root_user=None):
+def plan_auth(state, enabled, root_user=None, check_mode=False):
     """``state``: enabled|disabled; ``enabled``: actual; ``root_user`` is only consulted to enable."""
     if state not in ('enabled', 'disabled'):
         raise AuthPolicyError('state must be enabled or disabled, got %r.' % (state,))
     if state == 'enabled':
         if enabled:
-            return AuthPlan(False, [], True)
+            return AuthPlan(False, [], True, [])
         problem = root_problem(root_user)
-        if problem:
+        if problem and not check_mode:
             raise AuthPolicyError(problem)
-        return AuthPlan(True, [('auth_enable', None)], True)
+        warnings = [problem + ' (check mode: a task before this one may create it.)'] if problem else []
+        return AuthPlan(True, [('auth_enable', None)], True, warnings)
     if not enabled:
-        return AuthPlan(False, [], False)
-    return AuthPlan(True, [('auth_disable', None)], False)
+        return AuthPlan(False, [], False, [])
+    return AuthPlan(True, [('auth_disable', None)], False, [])
 
 
 # -------------------------------------------------------------------------------------------- carrying out

@@ -33,7 +33,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports whether authentication would be switched, after the same root user checks.
+    description:
+      - Reports whether authentication would be switched.
+      - A missing C(root) user or role is a warning in check mode (an earlier task may create it), and an error
+        otherwise.
   diff_mode:
     support: full
     description: Shows whether authentication is enabled before and after.
@@ -91,7 +94,9 @@ def run(module):
     client = module.client
     enabled = client.auth_status()['enabled']
     root_user = client.user_get(ROOT) if state == 'enabled' and not enabled else None
-    plan = plan_auth(state, enabled, root_user)
+    plan = plan_auth(state, enabled, root_user, check_mode=module.check_mode)
+    for warning in plan.warnings:
+        module.warn(warning)
     result = module.result
     result.update(changed=plan.changed, enabled=plan.enabled)
     if module._diff:

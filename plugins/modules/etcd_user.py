@@ -78,7 +78,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports what would change. Checking a password authenticates as the user, which changes no data.
+    description:
+      - Reports what would change. Checking a password authenticates as the user, which changes no data.
+      - A role in O(roles) that does not exist is a warning in check mode (an earlier task may create it), and an
+        error otherwise.
   diff_mode:
     support: full
     description: Shows the user's roles before and after, and whether the password changes (never the password).
@@ -189,7 +192,8 @@ def run(module):
     existing_roles = client.role_list() if state == 'present' and p['roles'] else None
     plan = plan_user(name, state, actual, password=password, no_password=p['no_password'],
                      update_password=p['update_password'], roles=p['roles'], exclusive_roles=p['exclusive_roles'],
-                     auth_enabled=enabled, password_ok=password_ok, existing_roles=existing_roles)
+                     auth_enabled=enabled, password_ok=password_ok, existing_roles=existing_roles,
+                     check_mode=module.check_mode)
     for warning in plan.warnings:
         module.warn(warning)
     result = module.result

@@ -142,7 +142,12 @@ def test_user_bad_input(etcd_cluster, run_modules):
         (dict(conn, name=name, user_password=secret, password='wrong'), ['authentication', 'password']),
         (dict(conn, name=name, user_password=secret, user=None, password=None), ['user and password']),
     ]
-    runs = run_modules([('etcd_user', case[0]) for case in cases])
+    runs = run_modules([('etcd_user', case[0]) for case in cases]
+                       + [('etcd_user', dict(conn, name=name, user_password=secret, roles=['it-no-such-role']),
+                           {'check': True})])
+    check_run = runs.pop()
+    assert not check_run.failed and check_run.changed, check_run
+    assert any('it-no-such-role' in w for w in check_run.get('warnings', [])), check_run
     for case, run in zip(cases, runs):
         assert_clean_failure(run, *case[1])
     assert secret not in runs[0].output

@@ -380,6 +380,13 @@ def test_plan_auth_enable_needs_root(root, words):
         assert word in str(err.value)
 
 
+def test_check_mode_missing_prerequisites_warn():
+    plan = a.plan_auth('enabled', False, None, check_mode=True)
+    assert plan.actions == [('auth_enable', None)] and 'user root does not exist' in plan.warnings[0]
+    plan = a.plan_user('app', 'present', user(), roles=['a', 'nope'], existing_roles=['a'], check_mode=True)
+    assert plan.actions == [('grant_role', 'a'), ('grant_role', 'nope')] and 'nope' in plan.warnings[0]
+
+
 def test_plan_auth_bad_state():
     with pytest.raises(AuthPolicyError):
         a.plan_auth('on', False, None)

@@ -16,37 +16,19 @@ user/password.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-from urllib.error import HTTPError, URLError  # noqa: F401  pylint: disable=unused-import
-
-from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import (  # noqa: F401  (re-exported)
+from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import (
     EtcdError,
-    FAILOVER_KINDS,
-    KIND_ALL_FAILED,
     KIND_AUTH,
     KIND_CONFIG,
-    KIND_EXISTS,
-    KIND_INVALID,
-    KIND_NO_LEADER,
     KIND_NOT_FOUND,
-    KIND_PERMISSION,
-    KIND_PRECONDITION,
-    KIND_PROTOCOL,
-    KIND_SERVER,
-    KIND_TIMEOUT,
-    KIND_TLS,
-    KIND_UNAVAILABLE,
-    KIND_UNREACHABLE,
-    MUTATING_FAILOVER_KINDS,
-    classify as _classify,
 )
-from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import (  # noqa: F401  (re-exported)
+from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import (  # noqa: F401  pylint: disable=unused-import
     Transport,
     b64,
     format_id,
     normalize_endpoint,
     parse_id,
     prefix_end,
-    to_bytes,
     to_int,
     unb64,
 )
@@ -304,6 +286,22 @@ class EtcdClient(object):
             body['failure'] = failure
         return self.call('/v3/kv/txn', body, timeout=timeout, mutating=True)
 
+    def put_if_unchanged(self, key, value, mod_revision=0, timeout=None):
+        """Compare-and-swap: put only if the key is as it was read - ``mod_revision`` of that read, 0 when the key
+        did not exist. Returns ``(succeeded, revision)``."""
+        if mod_revision:
+            compare = [{'key': b64(key), 'target': 'MOD', 'result': 'EQUAL', 'mod_revision': str(int(mod_revision))}]
+        else:
+            compare = [{'key': b64(key), 'target': 'CREATE', 'result': 'EQUAL', 'create_revision': '0'}]
+        raw = self.txn(compare, [{'request_put': {'key': b64(key), 'value': b64(value)}}], timeout=timeout)
+        return bool(raw.get('succeeded')), to_int((raw.get('header') or {}).get('revision'))
+
+    def delete_if_unchanged(self, key, mod_revision, timeout=None):
+        """Delete the key only if its ``mod_revision`` is still the one read. Returns ``(succeeded, revision)``."""
+        compare = [{'key': b64(key), 'target': 'MOD', 'result': 'EQUAL', 'mod_revision': str(int(mod_revision))}]
+        raw = self.txn(compare, [{'request_delete_range': {'key': b64(key)}}], timeout=timeout)
+        return bool(raw.get('succeeded')), to_int((raw.get('header') or {}).get('revision'))
+
     def compact(self, revision, physical=False, endpoint=None, timeout=None):
         body = {'revision': str(int(revision))}
         if physical:
@@ -350,15 +348,18 @@ class EtcdClient(object):
     def user_list(self, timeout=None):
         return sorted(self.call('/v3/auth/user/list', {}, timeout=timeout).get('users') or [])
 
-    def user_get(self, name, timeout=None):
-        """``{'name', 'roles': [...]}`` or None when the user does not exist."""
+    def _get_or_none(self, path, body, timeout):
         try:
-            raw = self.call('/v3/auth/user/get', {'name': name}, timeout=timeout)
+            return self.call(path, body, timeout=timeout)
         except EtcdError as err:
             if err.kind == KIND_NOT_FOUND:
                 return None
             raise
-        return dict(name=name, roles=sorted(raw.get('roles') or []))
+
+    def user_get(self, name, timeout=None):
+        """``{'name', 'roles': [...]}`` or None when the user does not exist."""
+        raw = self._get_or_none('/v3/auth/user/get', {'name': name}, timeout)
+        return None if raw is None else dict(name=name, roles=sorted(raw.get('roles') or []))
 
     def user_add(self, name, password=None, no_password=False, timeout=None):
         body = {'name': name, 'password': password or ''}
@@ -384,13 +385,8 @@ class EtcdClient(object):
     def role_get(self, name, timeout=None):
         """``{'name', 'permissions': [{'type': 'read'|'write'|'readwrite', 'key': str, 'range_end': str}]}`` or
         None when the role does not exist (``range_end`` '' = the single key, see ``prefix_end``)."""
-        try:
-            raw = self.call('/v3/auth/role/get', {'role': name}, timeout=timeout)
-        except EtcdError as err:
-            if err.kind == KIND_NOT_FOUND:
-                return None
-            raise
-        return dict(name=name, permissions=[_permission(p) for p in raw.get('perm') or []])
+        raw = self._get_or_none('/v3/auth/role/get', {'role': name}, timeout)
+        return None if raw is None else dict(name=name, permissions=[_permission(p) for p in raw.get('perm') or []])
 
     def role_add(self, name, timeout=None):
         self.call('/v3/auth/role/add', {'name': name}, timeout=timeout, mutating=True)

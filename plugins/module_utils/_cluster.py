@@ -33,6 +33,20 @@ def normalize_url(url):
     return url
 
 
+def member_client_urls(member, skip=()):
+    """The member's advertised client URLs, normalized, without those in ``skip`` and those that cannot be
+    endpoints."""
+    out = []
+    for url in member.get('client_urls') or []:
+        try:
+            url = normalize_endpoint(url)
+        except EtcdError:
+            continue
+        if url not in skip:
+            out.append(url)
+    return out
+
+
 def public_member(member, health=None):
     """Member as returned by the modules (hex id)."""
     out = dict(id=format_id(member['id']), name=member.get('name') or '',
@@ -167,13 +181,7 @@ def cluster_view(client, probe_members=True, timeout=None):
         for m in members:
             if m['id'] in by_member:
                 continue
-            for url in m.get('client_urls') or []:
-                try:
-                    url = normalize_endpoint(url)
-                except EtcdError:
-                    continue
-                if url in known:
-                    continue
+            for url in member_client_urls(m, known):
                 p = client.probe(url, timeout=timeout)
                 probes.append(p)
                 known.add(url)
@@ -237,13 +245,7 @@ def find_leader(client, members=None, probes=None, timeout=None):
     for member in members:
         if member['id'] != known['leader_id']:
             continue
-        for url in member.get('client_urls') or []:
-            try:
-                url = normalize_endpoint(url)
-            except EtcdError:
-                continue
-            if url in asked:
-                continue
+        for url in member_client_urls(member, asked):
             try:
                 st = client.status(url, timeout=timeout)
             except EtcdError:
@@ -350,13 +352,14 @@ def health_gate(client, alarms=True, max_raft_index_spread=None, allow_nospace=F
 
 def wait_for_gate(client, wait_timeout, sleep=time.sleep, clock=time.time, **kwargs):
     """Repeat ``health_gate`` until it opens or ``wait_timeout`` seconds pass. Returns ``(view, alarms, [])`` or
-    ``(last view or None, alarms, problems)``. Errors of kinds in FATAL_KINDS are raised at once."""
+    ``(view, alarms, problems)``. Errors of kinds in FATAL_KINDS are raised at once; when the members cannot be
+    listed at the deadline, that error is raised (so a returned view is never None)."""
     deadline = clock() + wait_timeout
     while True:
         try:
             view, active, problems = health_gate(client, **kwargs)
         except EtcdError as err:
-            if err.kind in FATAL_KINDS:
+            if err.kind in FATAL_KINDS or clock() >= deadline:
                 raise
             view, active, problems = None, [], [err.message]
         if not problems or clock() >= deadline:
@@ -384,6 +387,59 @@ def wait_caught_up(client, endpoint, wait_timeout, max_lag, is_learner=False, al
         if problem is None or clock() >= deadline:
             return probe, problem
         sleep(min(0.5, max(0.0, deadline - clock())))
+
+
+# ------------------------------------------------------------------------------------------ maintenance
+
+def compact_history(client, view, keep, check_mode=False):
+    """Compact (physically) up to the newest revision of ``view`` minus ``keep``, so the newest ``keep``
+    revisions stay readable. In check mode a read just below the target tells whether that is done already.
+    Returns ``{'revision', 'target', 'compacted': bool[, 'reason']}``; "already compacted" is not an error."""
+    revision = max([p.get('revision') or 0 for p in view['status'].values()] or [0])
+    target = revision - keep
+    info = dict(revision=revision, target=target, compacted=False)
+    if target < 1:
+        info['reason'] = 'fewer than %d revisions' % keep
+        return info
+    try:
+        if not check_mode:
+            client.compact(target, physical=True)
+        elif target > 1:
+            # a read at target-1 fails when the history is already compacted up to target or beyond
+            client.range('\0', revision=target - 1, count_only=True)
+    except EtcdError as err:
+        if 'compacted' in (err.server_message or err.message).lower():
+            info['reason'] = 'already compacted'
+            return info
+        raise EtcdError('Compaction failed: %s' % err.message, kind=err.kind, endpoint=err.endpoint,
+                        code=err.code, server_message=err.server_message)
+    info['compacted'] = True
+    return info
+
+
+def wait_sizes_settle(client, endpoints, wait_timeout, sleep=time.sleep, clock=time.time):
+    """After a compaction every member compacts in the background and its in-use size drops in steps: wait until
+    the sizes of all ``endpoints`` are the same on two polls one second apart (or ``wait_timeout`` passes)."""
+    deadline = clock() + wait_timeout
+
+    def sizes():
+        out = []
+        for endpoint in endpoints:
+            try:
+                st = client.status(endpoint)
+                out.append((st['db_size'], st['db_size_in_use']))
+            except EtcdError:
+                out.append(None)
+        return out
+
+    last = sizes()
+    while clock() < deadline:
+        sleep(1)
+        cur = sizes()
+        if cur == last:
+            return True
+        last = cur
+    return False
 
 
 # --------------------------------------------------------------------------------------- snapshot source

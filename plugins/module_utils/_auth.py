@@ -454,24 +454,24 @@ def plan_auth(state, enabled, root_user=None, check_mode=False):
 
 # -------------------------------------------------------------------------------------------- carrying out
 
-class ActionFailed(Exception):
-    """An action of a plan failed; ``done`` lists the actions (``'verb arg'``) carried out before it."""
+class ActionFailed(CoreError):
+    """An action of a plan failed. ``cause`` is the exception, ``done`` lists the actions (``'verb arg'``) carried
+    out before it; the message names both, so a module can report a partial change honestly."""
 
     def __init__(self, cause, done):
-        super(ActionFailed, self).__init__(str(cause))
+        text = getattr(cause, 'message', None) or str(cause)
+        if done:
+            text = '%s (done before this failure: %s; a new run completes the rest)' % (text, ', '.join(done))
+        super(ActionFailed, self).__init__(text)
         self.cause = cause
         self.done = list(done)
 
-    def error_dict(self):
-        """The cause as a result's ``error`` (``to_dict()`` of a CoreError)."""
+    def to_dict(self):
+        """The cause's ``to_dict()`` (a CoreError's), with the actions done."""
         to_dict = getattr(self.cause, 'to_dict', None)
-        return to_dict() if to_dict else dict(kind='error', message=str(self.cause))
-
-    def message(self):
-        text = getattr(self.cause, 'message', None) or str(self.cause)
-        if not self.done:
-            return text
-        return '%s (done before this failure: %s; a new run completes the rest)' % (text, ', '.join(self.done))
+        out = to_dict() if to_dict else dict(kind='error', message=str(self.cause))
+        out['done'] = list(self.done)
+        return out
 
 
 def action_label(action):

@@ -23,6 +23,8 @@ author:
   - etcdkit maintainers (@etcdkit)
 extends_documentation_fragment:
   - etcdkit.etcd.connection
+  - etcdkit.etcd.attributes
+  - etcdkit.etcd.attributes.action_group
 options:
   state:
     description:
@@ -33,13 +35,11 @@ options:
 attributes:
   check_mode:
     support: full
-    description:
-      - Reports whether authentication would be switched.
-      - A missing C(root) user or role is a warning in check mode (an earlier task may create it), and an error
-        otherwise.
+    details: A missing C(root) user or role is a warning in check mode (an earlier task may create it), and an error
+      otherwise.
   diff_mode:
     support: full
-    description: Shows whether authentication is enabled before and after.
+    details: Shows whether authentication is enabled before and after.
 seealso:
   - module: etcdkit.etcd.etcd_user
   - module: etcdkit.etcd.etcd_role
@@ -106,10 +106,10 @@ def run(module):
     try:
         run_actions(plan.actions, dict(auth_enable=lambda arg: client.auth_enable(),
                                        auth_disable=lambda arg: client.auth_disable()))
-    except ActionFailed as err:
+    except ActionFailed:
         result.update(changed=False, enabled=enabled)
         result.pop('diff', None)
-        module.fail(err.message(), error=err.error_dict())
+        raise
     if plan.enabled and client.user:
         # prove that the cluster can still be managed: a call that needs a token, with the connection's
         # user and password (the client forgot its tokens when auth was switched)
@@ -117,8 +117,9 @@ def run(module):
             client.auth_status()
         except EtcdError as err:
             user = client.user
-            module.fail('Authentication is now enabled, but user %s cannot log in: %s Set password to the password '
-                        'that %s has in etcd.' % (user, err.message, user), error=err.to_dict())
+            raise EtcdError('Authentication is now enabled, but user %s cannot log in: %s Set password to the password '
+                            'that %s has in etcd.' % (user, err.message, user), kind=err.kind, endpoint=err.endpoint,
+                            code=err.code, status=err.status, server_message=err.server_message)
     elif plan.enabled:
         module.warn('Authentication is now enabled: every further call needs user and password (a user with the '
                     'root role for administration).')

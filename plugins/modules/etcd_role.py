@@ -24,6 +24,8 @@ author:
   - etcdkit maintainers (@etcdkit)
 extends_documentation_fragment:
   - etcdkit.etcd.connection
+  - etcdkit.etcd.attributes
+  - etcdkit.etcd.attributes.action_group
 options:
   name:
     description:
@@ -78,10 +80,9 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports which permissions would be granted or revoked without changing etcd.
   diff_mode:
     support: full
-    description: Shows the role's permissions before and after.
+    details: Shows the role's permissions before and after.
 seealso:
   - module: etcdkit.etcd.etcd_user
   - module: etcdkit.etcd.etcd_auth
@@ -195,7 +196,7 @@ def run(module):
         result.update(changed=bool(err.done), actions=err.done)
         result.pop('diff', None)
         result.pop('role', None)
-        module.fail(err.message(), error=err.error_dict())
+        raise
     return result
 
 

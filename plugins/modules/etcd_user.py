@@ -26,6 +26,8 @@ author:
   - etcdkit maintainers (@etcdkit)
 extends_documentation_fragment:
   - etcdkit.etcd.connection
+  - etcdkit.etcd.attributes
+  - etcdkit.etcd.attributes.action_group
 options:
   name:
     description:
@@ -78,13 +80,13 @@ options:
 attributes:
   check_mode:
     support: full
-    description:
-      - Reports what would change. Checking a password authenticates as the user, which changes no data.
+    details:
+      - Checking a password authenticates as the user, which changes no data.
       - A role in O(roles) that does not exist is a warning in check mode (an earlier task may create it), and an
         error otherwise.
   diff_mode:
     support: full
-    description: Shows the user's roles before and after, and whether the password changes (never the password).
+    details: Shows the user's roles before and after, and whether the password changes (never the password).
 seealso:
   - module: etcdkit.etcd.etcd_role
   - module: etcdkit.etcd.etcd_auth
@@ -218,7 +220,7 @@ def run(module):
         result.update(changed=bool(err.done), actions=err.done, password_changed=False)
         result.pop('diff', None)
         result.pop('user', None)
-        module.fail(err.message(), error=err.error_dict())
+        raise
     if plan.password_changed and enabled and not client.authenticate(name, password):
         module.fail('The password of user %s was set, but etcd still rejects it. A user created with no_password '
                     'keeps no password for good: delete it and create it again with a password.' % name)

@@ -334,8 +334,8 @@ class EtcdClient(object):
             if not self.user and err.kind == KIND_AUTH and 'user name is empty' in (err.server_message or ''):
                 return dict(enabled=True, revision=None)
             raise
-        return dict(enabled=bool(raw.get('enabled')), revision=to_int(_pick(raw, 'authRevision',
-                                                                               'auth_revision')))
+        revision = to_int(_pick(raw, 'authRevision', 'auth_revision'))
+        return dict(enabled=bool(raw.get('enabled')), revision=revision)
 
     def auth_enable(self, timeout=None):
         self.call('/v3/auth/enable', {}, timeout=timeout, mutating=True)

@@ -510,15 +510,14 @@ def choose_restore_source(candidates, cluster_id=None, min_revision=None):
         rejected.extend(dict(name=u.get('name'), reason='cluster identity unknown and a snapshot of cluster %s '
                              'exists' % cluster_id) for u in unknown)
     if not pool:
-        return dict(source=None, reason='no verified snapshot%s' % (' of cluster %s' % cluster_id
-                                                                      if cluster_id else ''),
-                    loss=None, rejected=rejected)
+        where = ' of cluster %s' % cluster_id if cluster_id else ''
+        return dict(source=None, reason='no verified snapshot%s' % where, loss=None, rejected=rejected)
     pool = sorted(pool, key=lambda c: (int(c['revision']), c.get('cluster_id') is not None, str(c.get('name'))),
                   reverse=True)
     best = pool[0]
     for other in pool[1:]:
-        rejected.append(dict(name=other.get('name'), reason='lower revision %s than %s' % (other['revision'],
-                                                                                          best['revision'])))
+        why = 'lower revision %s than %s' % (other['revision'], best['revision'])
+        rejected.append(dict(name=other.get('name'), reason=why))
     loss = None
     if min_revision is not None:
         loss = max(int(min_revision) - int(best['revision']), 0)

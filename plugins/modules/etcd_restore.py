@@ -289,7 +289,7 @@ def run(module):
         if marker is not None and module.result['backup_dir']:
             os.rename(marker_path, module.result['backup_dir'] + rs.MARKER_SUFFIX)
         fs.write_json_atomic(marker_path, dict(wanted, snapshot=snapshot, revision=status['revision'],
-                                            restored_at=fs.iso_utc()))
+                                               restored_at=fs.iso_utc()))
     except (IOError, OSError) as exc:
         module.fail('Restore into %s failed: %s' % (data_dir, to_native(exc)))
 

@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils import _auth as a
 from ansible_collections.etcdkit.etcd.plugins.module_utils._auth import AuthPolicyError, Perm
+from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import CoreError, EtcdError
 
 RW, R, W = 'readwrite', 'read', 'write'
 
@@ -396,3 +397,36 @@ def test_plan_auth_bad_state():
                                      (b'', b'\x00')])
 def test_prefix_end(key, end):
     assert a.prefix_end(key) == end
+
+
+# ----------------------------------------------------------------------------------------------- carrying out
+
+def test_run_actions_in_order_with_labels():
+    calls = []
+    handlers = dict(role_add=lambda arg: calls.append(('role_add', arg)), grant=lambda p: calls.append(('grant', p)))
+    done = a.run_actions([('role_add', 'app'), ('grant', APP_R)], handlers)
+    assert calls == [('role_add', 'app'), ('grant', APP_R)]
+    assert done == ['role_add app', "grant read prefix '/service/app/'"]
+
+
+def test_run_actions_partial_failure_names_what_was_done():
+    def boom(arg):
+        raise EtcdError('etcdserver: permission denied', kind='permission')
+
+    handlers = dict(user_add=lambda arg: None, grant_role=boom, revoke_role=lambda arg: None)
+    with pytest.raises(a.ActionFailed) as err:
+        a.run_actions([('user_add', 'app'), ('grant_role', 'x'), ('revoke_role', 'y')], handlers)
+    assert isinstance(err.value, CoreError)
+    assert err.value.done == ['user_add app']
+    assert 'permission denied' in err.value.message and 'done before this failure: user_add app' in err.value.message
+    assert err.value.to_dict()['kind'] == 'permission' and err.value.to_dict()['done'] == ['user_add app']
+    # nothing done yet: the cause's message alone
+    with pytest.raises(a.ActionFailed) as err:
+        a.run_actions([('grant_role', 'x')], handlers)
+    assert err.value.done == [] and 'done before' not in err.value.message
+
+
+def test_policy_errors_are_core_errors():
+    with pytest.raises(CoreError) as err:
+        a.plan_auth('enabled', False, None)
+    assert err.value.to_dict() == {'kind': 'input', 'message': err.value.message}

@@ -3,16 +3,17 @@
 """The RAM-disk helper package (roles/ramdisk/files/etcd_ramdisk): decision tables, WAL reader, save/copy-in."""
 
 import datetime
+import json
 import os
 import struct
 
 import pytest
 
-from etcd_ramdisk import cli, decide, node as rnode
+from etcd_ramdisk import cli, decide, diskcopy, node as rnode
 from etcd_ramdisk.decide import COPY_IN, FRESH, REFUSE, REJOIN, RESTORE, USE_TMPFS
 from etcd_ramdisk.wal import read_wal
 
-from ansible_collections.etcdkit.etcd.plugins.module_utils._retention import plan_retention
+from ansible_collections.etcdkit.etcd.plugins.module_utils._retention import plan_retention, policy_from_ramdisk
 
 
 def state(**kw):
@@ -89,13 +90,13 @@ def test_decide_save(new, old, ok):
 
 def _retention_kept(snaps, settings, now):
     plan = plan_retention([{'name': n, 'time': t, 'verified': True} for n, t in snaps],
-                          decide.retention_policy(settings), now=now)
+                          policy_from_ramdisk(settings), now=now)
     return sorted(e['name'] for e in plan['keep'])
 
 
 def test_retention_settings_map_onto_the_collection_policy():
-    """The helper's two historical rules (newest N + newest of each of the last D days) are the core policy's
-    keep_last and keep_daily: same kept set as the helper's own planner had."""
+    """The role's two settings (ramdisk_snapshot_keep_last/_daily, written to the helper's config as
+    ``retention``) are the core policy's keep_last and keep_daily: same kept set as the helper's own planner had."""
     now = datetime.datetime(2026, 1, 10, 12, 0, tzinfo=datetime.timezone.utc)
     snaps = []
     for day in range(1, 11):
@@ -106,18 +107,6 @@ def test_retention_settings_map_onto_the_collection_policy():
     # 4 newest: 10-12, 10-06, 10-00, 09-12; daily newest for the 10th, 9th, 8th
     assert _retention_kept(snaps, {'keep_last': 4, 'keep_daily': 3}, now) == [
         's-08-12', 's-09-12', 's-10-00', 's-10-06', 's-10-12']
-    # weekly/monthly come with the core policy: the newest of ISO week 2026-W01 (Jan 1-4) is kept too
-    assert _retention_kept(snaps, {'keep_last': 4, 'keep_daily': 3, 'keep_weekly': 2}, now) == [
-        's-04-12', 's-08-12', 's-09-12', 's-10-00', 's-10-06', 's-10-12']
-
-
-@pytest.mark.parametrize('settings,expected', [
-    (None, {'keep_last': 10, 'keep_daily': 7, 'keep_weekly': 0, 'keep_monthly': 0}),
-    ({'keep_last': 3, 'keep_daily': 0}, {'keep_last': 3, 'keep_daily': 0, 'keep_weekly': 0, 'keep_monthly': 0}),
-    ({'keep_last': 0, 'keep_monthly': '2'}, {'keep_last': 1, 'keep_daily': 7, 'keep_weekly': 0, 'keep_monthly': 2}),
-])
-def test_retention_policy(settings, expected):
-    assert decide.retention_policy(settings) == expected
 
 
 def test_retention_never_deletes_the_newest():
@@ -214,7 +203,7 @@ def test_save_then_copy_in_is_lossless_and_consumes_the_mark(helper):
     h, tmp = helper
     data = tmp / 'data'
     _write_member(data, term=3, commit=40)
-    assert cli.save(h, 'test') == 0
+    assert diskcopy.save(h, 'test') == 0
     mark = rnode.read_json(str(tmp / 'state' / 'clean.json'))
     assert mark['wal']['commit'] == 40 and mark['member_id'] == 'a1'
     # the WAL's zero tail was not written (sparse), the content is identical
@@ -238,7 +227,7 @@ def test_save_then_copy_in_is_lossless_and_consumes_the_mark(helper):
 def test_restart_without_reboot_consumes_the_mark(helper):
     h, tmp = helper
     _write_member(tmp / 'data', term=3, commit=40)
-    cli.save(h, 'test')
+    diskcopy.save(h, 'test')
     assert (tmp / 'state' / 'clean.json').exists()
     cli.cmd_prestart(h, None)  # data still in the tmpfs
     assert not (tmp / 'state' / 'clean.json').exists()
@@ -249,12 +238,12 @@ def test_save_refuses_older_data_of_the_same_member(helper):
     h, tmp = helper
     data = tmp / 'data'
     _write_member(data, term=3, commit=40)
-    cli.save(h, 'test')
+    diskcopy.save(h, 'test')
     before = os.readlink(str(tmp / 'state' / 'current'))
     h.clear_data_dir()
     _write_member(data, term=3, commit=39)
     with pytest.raises(rnode.Fail, match='OLDER'):
-        cli.save(h, 'test')
+        diskcopy.save(h, 'test')
     assert os.readlink(str(tmp / 'state' / 'current')) == before
 
 
@@ -266,14 +255,14 @@ def test_save_refuses_a_live_db(helper):
     with open(str(tmp / 'data' / 'member' / 'snap' / 'db'), 'rb') as f:
         fcntl.flock(f, fcntl.LOCK_EX)  # what bbolt holds while etcd runs
         with pytest.raises(rnode.Fail, match='still holds'):
-            cli.save(h, 'test')
+            diskcopy.save(h, 'test')
     assert not (tmp / 'state' / 'clean.json').exists()
 
 
 def test_tampered_copy_invalidates_the_mark(helper):
     h, tmp = helper
     _write_member(tmp / 'data', term=3, commit=40)
-    cli.save(h, 'test')
+    diskcopy.save(h, 'test')
     wal = next((tmp / 'state' / 'current' / 'member' / 'wal').iterdir())
     raw = bytearray(wal.read_bytes())
     # rewrite the hard state's commit (last record) to an older value
@@ -283,3 +272,48 @@ def test_tampered_copy_invalidates_the_mark(helper):
     raw[idx:idx + len(good)] = bad
     wal.write_bytes(bytes(raw))
     assert h.clean_mark() is None
+
+
+# ---- choice of the snapshot a single-member crash restores (the core's store and choice, real files) ----------
+
+def _stream(revision):
+    import hashlib
+    body = (b'bolt-%d' % revision).ljust(4096, b'\0')
+    return [body, hashlib.sha256(body).digest()]
+
+
+def test_restore_source_skips_a_corrupt_snapshot_and_prefers_this_cluster(helper):
+    from ansible_collections.etcdkit.etcd.plugins.module_utils._snapstore import save_stream
+    from etcd_ramdisk import member
+    h, tmp = helper
+    snaps = tmp / 'snaps'
+    snaps.mkdir()
+    when = datetime.datetime(2026, 11, 20, 10, 0, tzinfo=datetime.timezone.utc)
+    for rev in (10, 12):
+        save_stream(_stream(rev), str(snaps), 'snapshot-%s-r%d.db' % (when.strftime('%Y%m%dT%H%M%SZ'), rev),
+                    dict(revision=rev, cluster_id='00000000000000c1', created=when))
+        when += datetime.timedelta(hours=1)
+    # the newest of this cluster is corrupt (same size, other bytes: only a full verification sees it)
+    bad = snaps / 'snapshot-20261120T110000Z-r12.db'
+    raw = bytearray(bad.read_bytes())
+    raw[0] ^= 0xff
+    bad.write_bytes(bytes(raw))
+    # an old helper snapshot (legacy <base>.json sidecar, no cluster id) with a higher revision
+    good = snaps / 'snapshot-20261120T100000Z-r10.db'
+    (snaps / 'snapshot-20261119T000000Z-r20.db').write_bytes(good.read_bytes())
+    side = rnode.read_json(str(good) + '.json')
+    (snaps / 'snapshot-20261119T000000Z-r20.json').write_text(
+        '{"verified": true, "revision": 20, "size": %d, "sha256": "%s", "time": "2026-11-19T00:00:00Z", '
+        '"member": "m1"}' % (side['size'], side['sha256']))
+    state = {'cluster_id': '00000000000000c1', 'last_known': {'revision': 15}}
+    source, loss = member.restore_source(h, state)
+    assert source['name'] == 'snapshot-20261120T100000Z-r10.db'
+    assert loss == 5
+    events = [json.loads(line)['event'] for line in open(str(tmp / 'state' / 'events.log'))]
+    assert events == ['snapshot-bad']
+    # without a snapshot of this cluster the old helper's one is used (identity unknown)
+    for name in os.listdir(str(snaps)):
+        if '-r10.' in name or '-r12.' in name:
+            os.unlink(str(snaps / name))
+    source, loss = member.restore_source(h, state)
+    assert source['name'] == 'snapshot-20261119T000000Z-r20.db' and loss == 0

@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """etcd-ramdisk: keep an etcd member's data dir on a tmpfs without losing acknowledged writes.
 
-One JSON config per wrapped systemd unit (``--config /etc/etcdkit/ramdisk/<unit>.json``). Verbs:
+One JSON config per wrapped systemd unit (``--config /etc/etcdkit/ramdisk/<unit>.json``, 0600). Verbs:
 
   prestart   ExecStartPre of the wrapped unit (runs as root, fail closed). Decides how the member starts:
              data in tmpfs -> use it; empty tmpfs + clean mark -> copy the disk copy in and consume the mark;
@@ -16,10 +16,12 @@ One JSON config per wrapped systemd unit (``--config /etc/etcdkit/ramdisk/<unit>
   adopt      Move an existing on-disk data dir (unit stopped) into the disk copy before the tmpfs is mounted.
   promote    Promote this member if it is a caught-up learner (also done by ``snapshot``).
   watermark  Record the current revision on disk (timer), so a snapshot restore can report what was lost.
+  dr-choose  Disaster recovery: choose the restore source among the candidates of every member (JSON on stdin).
   dr-restore Disaster recovery: restore a snapshot into the (empty) tmpfs for a new cluster (playbooks/restore.yml).
   status     Print the helper's view of this member (JSON).
 
-The decisions are the pure functions of ``etcd_ramdisk.decide`` (unit-tested in tests/unit/ramdisk).
+The decisions are the pure functions of ``etcd_ramdisk.decide`` (unit-tested in tests/unit/ramdisk); every etcd
+operation is the collection's core (``ansible_collections.etcdkit.etcd.plugins.module_utils``).
 """
 
 from __future__ import (absolute_import, division, print_function)
@@ -30,16 +32,16 @@ import fcntl
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 
-from ansible_collections.etcdkit.etcd.plugins.module_utils._snapshot import (
-    SnapshotFileError, fsync_dir, hash_file, write_json_atomic,
-)
+from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import choose_restore_source
+from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import CoreError
+from ansible_collections.etcdkit.etcd.plugins.module_utils._fsutil import iso_utc, read_json, write_json_atomic
+from ansible_collections.etcdkit.etcd.plugins.module_utils._snapstore import SnapshotFileError, verify_file
+from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import format_id
 
 from . import decide, diskcopy, member
-from .node import Fail, Node, now_iso, read_json, stamp
+from .node import Fail, Node, now_iso
 
 
 def cmd_prestart(node, args):  # pylint: disable=unused-argument
@@ -64,11 +66,13 @@ def cmd_prestart(node, args):  # pylint: disable=unused-argument
         "quorum_elsewhere": False,
         "snapshot_available": False,
     }
+    source = loss = None
     if is_tmpfs and not has_data and mark is None and (facts["bootstrapped"] or facts["copy_exists"]):
         if facts["cluster_size"] > 1:
             facts["quorum_elsewhere"] = bool(member.healthy(node, node.other_endpoints(state)))
         else:
-            facts["snapshot_available"] = member.newest_verified_snapshot(node)[0] is not None
+            source, loss = member.restore_source(node, state)
+            facts["snapshot_available"] = source is not None
     action, reason = decide.decide_prestart(facts)
     node.log("prestart: %s: %s" % (action, reason), {"event": "prestart", "action": action, "state": facts})
     if action == decide.REFUSE:
@@ -76,11 +80,11 @@ def cmd_prestart(node, args):  # pylint: disable=unused-argument
     if action == decide.USE_TMPFS:
         node.consume_mark()
     elif action == decide.COPY_IN:
-        copy_in(node, mark)
+        diskcopy.copy_in(node, mark)
     elif action == decide.REJOIN:
         member.rejoin(node, state)
     elif action == decide.RESTORE:
-        restore_single(node, state)
+        restore_single(node, state, source, loss)
     state = node.load_state()
     state["bootstrapped"] = True
     state["last_start"] = {"time": now_iso(), "action": action}
@@ -88,119 +92,36 @@ def cmd_prestart(node, args):  # pylint: disable=unused-argument
     return 0
 
 
-def copy_in(node, mark):
-    cur = node.current_copy()
-    tmp = os.path.join(node.data_dir, ".ramdisk-in-%d" % os.getpid())
-    diskcopy.copy_tree_durable(cur, tmp, skip=("meta.json",))
-    node.chown_tree(tmp)
-    diskcopy.move_contents(tmp, node.data_dir)
-    wal = node.wal()
-    if wal != mark.get("wal"):
-        node.clear_data_dir()
-        raise Fail("the copied data does not match the clean mark (%s != %s)" % (wal, mark.get("wal")))
-    node.consume_mark()
-    node.log("copied the clean disk copy %s in (member %s, term %d, commit %d, revision %s)" % (
-        os.path.basename(cur), wal["member_id"], wal["term"], wal["commit"], mark.get("revision")),
-        {"event": "copy-in", "wal": wal, "revision": mark.get("revision")})
-
-
-def restore_single(node, state):
-    snap, meta = member.newest_verified_snapshot(node)
-    if not snap:
-        raise Fail("no verified snapshot left. " + decide.DR_HINT)
+def restore_single(node, state, source, loss):
+    """Crash of a single-member cluster: restore the chosen verified snapshot (same name, peer URLs and token, so
+    the same member and cluster ids) and report the loss."""
     node.retire_copy("crash: single-member cluster restored from a snapshot")
     node.clear_data_dir()
     initial = ",".join("%s=%s" % (node.member["name"], u) for u in node.member["peer_urls"])
-    member.restore_into_tmpfs(node, snap, initial, node.member["initial_cluster_token"])
+    member.restore_into_tmpfs(node, source["path"], initial, node.member["initial_cluster_token"])
     node.restore_extras(node.stale_copy())
     node.chown_tree(node.data_dir)
-    os.chmod(node.data_dir, 0o700)
     known = state.get("last_known") or {}
-    gap = decide.revision_gap(meta["revision"], known)
     report = {
         "event": "restored-from-snapshot",
-        "snapshot": snap,
-        "snapshot_revision": meta["revision"],
-        "snapshot_time": meta["time"],
+        "snapshot": source["path"],
+        "snapshot_revision": source["revision"],
+        "snapshot_time": iso_utc(source["created"]),
         "last_known_revision": known.get("revision"),
         "last_known_time": known.get("time"),
         "last_known_source": known.get("source"),
-        "revision_gap": gap,
+        "revision_gap": loss,
     }
     write_json_atomic(node.path("last-restore.json"), report)
     node.log("DATA LOSS: restored snapshot %s (revision %s, taken %s). Last known revision %s (%s at %s): %s "
              "revisions known lost, plus any writes after %s (bounded by the snapshot interval)." % (
-                 snap, meta["revision"], meta["time"], known.get("revision"), known.get("source"), known.get("time"),
-                 "unknown" if gap is None else gap, known.get("time") or meta["time"]), report)
-
-
-def save(node, reason):
-    """Save the stopped member's data dir to the disk copy (atomic) and write the clean mark."""
-    if not node.has_data():
-        node.log("%s: no member data in %s; nothing to save" % (reason, node.data_dir))
-        return 0
-    if node.joining():
-        node.log("%s: the data dir holds an unfinished rejoin; not saving it" % reason)
-        return 0
-    deadline = time.monotonic() + float(node.cfg.get("stop_wait", 30))
-    ran_stop = False
-    while node.db_locked():
-        if not ran_stop and node.cfg.get("stop_command"):
-            node.log("the member still runs; running the configured stop command")
-            subprocess.run(node.cfg["stop_command"], stdin=subprocess.DEVNULL, timeout=60, check=False)
-            ran_stop = True
-        if time.monotonic() > deadline:
-            raise Fail("the etcd member still holds %s/member/snap/db: not saving a live data dir" % node.data_dir)
-        time.sleep(0.5)
-    new = node.wal()
-    old_meta = node.copy_meta()
-    old = old_meta.get("wal") if old_meta else None
-    ok, why = decide.decide_save(new, old)
-    if not ok:
-        node.log("%s: %s" % (reason, why), {"event": "save-refused", "new": new, "old": old})
-        raise Fail(why)
-    node.consume_mark()
-    started = time.monotonic()
-    gen = "gen-%s" % stamp()
-    tmp = node.path(".tmp-" + gen)
-    shutil.rmtree(tmp, ignore_errors=True)
-    size = diskcopy.copy_tree_durable(node.data_dir, tmp)
-    if node.wal(tmp) != new:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise Fail("the data dir changed while it was copied: is the member really stopped?")
-    revision = None
-    try:
-        status = member.snapshot_status(node, os.path.join(tmp, "member", "snap", "db"))
-        revision = status["revision"] if status else None
-    except Fail as exc:
-        node.log("could not read the revision of the saved db: %s" % exc)
-    meta = {"wal": new, "revision": revision, "time": now_iso(), "bytes": size, "reason": reason}
-    write_json_atomic(os.path.join(tmp, "meta.json"), meta)
-    os.rename(tmp, node.path(gen))
-    link_tmp = node.path(".current.tmp")
-    if os.path.lexists(link_tmp):
-        os.unlink(link_tmp)
-    os.symlink(gen, link_tmp)
-    os.rename(link_tmp, node.path("current"))
-    fsync_dir(node.state_dir)
-    for name in os.listdir(node.state_dir):
-        if name.startswith("gen-") and name != gen:
-            shutil.rmtree(node.path(name), ignore_errors=True)
-    write_json_atomic(node.path("clean.json"), {"copy": gen, "wal": new, "revision": revision, "time": meta["time"],
-                                                "member_id": new["member_id"], "cluster_id": new["cluster_id"]})
-    state = node.load_state()
-    node.note_revision(state, revision, "save")
-    state["member_id"] = new["member_id"]
-    state["bootstrapped"] = True
-    node.save_state(state)
-    node.log("%s: saved %d bytes to %s in %.2fs and wrote the clean mark (member %s, term %d, commit %d, revision %s)"
-             % (reason, size, gen, time.monotonic() - started, new["member_id"], new["term"], new["commit"], revision),
-             {"event": "saved", "copy": gen, "wal": new, "revision": revision, "bytes": size})
-    return 0
+                 source["path"], source["revision"], report["snapshot_time"], known.get("revision"),
+                 known.get("source"), known.get("time"), "unknown" if loss is None else loss,
+                 known.get("time") or report["snapshot_time"]), report)
 
 
 def cmd_poststop(node, args):  # pylint: disable=unused-argument
-    return save(node, "poststop (service result %s)" % (os.environ.get("SERVICE_RESULT") or "unknown"))
+    return diskcopy.save(node, "poststop (service result %s)" % (os.environ.get("SERVICE_RESULT") or "unknown"))
 
 
 def cmd_adopt(node, args):  # pylint: disable=unused-argument
@@ -213,7 +134,7 @@ def cmd_adopt(node, args):  # pylint: disable=unused-argument
     if node.has_data():
         mark = read_json(node.path("clean.json"))
         if not (mark and mark.get("wal") == node.wal() and node.clean_mark()):
-            save(node, "adopt")
+            diskcopy.save(node, "adopt")
     node.clear_data_dir()
     node.log("adopt: %s emptied; its data is in the disk copy with a clean mark" % node.data_dir,
              {"event": "adopted"})
@@ -235,32 +156,38 @@ def cmd_promote(node, args):  # pylint: disable=unused-argument
     return 0
 
 
+def cmd_dr_choose(node, args):  # pylint: disable=unused-argument
+    """Read ``{"cluster_id": hex or null, "candidates": [...]}`` on stdin (every member's snapshots and clean
+    disk copies, as ``status`` prints them, plus ``host``/``kind``), print the core's choice as JSON."""
+    data = json.load(sys.stdin)
+    choice = choose_restore_source(data.get("candidates") or [], cluster_id=data.get("cluster_id") or None)
+    print(json.dumps(choice, indent=2, sort_keys=True, default=str))
+    return 0 if choice["source"] else 1
+
+
 def cmd_dr_restore(node, args):
     if node.cfg.get("require_tmpfs", True) and not node.is_tmpfs():
         raise Fail("dr-restore: %s is not a tmpfs mount" % node.data_dir)
     if member.unit_active(node):
         raise Fail("dr-restore: stop %s on every member first" % node.unit)
-    if args.expect_sha256 or not args.skip_hash_check:
-        try:
-            hasher = hash_file(args.snapshot)
-            if not args.skip_hash_check:
-                hasher.check()
-        except SnapshotFileError as exc:
-            raise Fail("dr-restore: %s: %s" % (args.snapshot, exc))
-        if args.expect_sha256 and hasher.hexdigest() != args.expect_sha256:
-            raise Fail("dr-restore: %s does not have the expected sha256" % args.snapshot)
+    try:
+        checked = verify_file(args.snapshot, check_trailer=not args.skip_hash_check, use_sidecar=False)
+    except SnapshotFileError as exc:
+        raise Fail("dr-restore: %s" % exc)
+    if args.expect_sha256 and checked["sha256"] != args.expect_sha256:
+        raise Fail("dr-restore: %s does not have the expected sha256" % args.snapshot)
     node.retire_copy("disaster recovery from %s" % args.snapshot)
     node.clear_data_dir()
     member.restore_into_tmpfs(node, args.snapshot, args.initial_cluster,
                               args.token or node.member["initial_cluster_token"], args.skip_hash_check)
     node.restore_extras(node.stale_copy())
-    status = member.snapshot_status(node, args.snapshot)
+    revision = diskcopy.db_revision(node, args.snapshot)
     state = node.load_state()
     state["bootstrapped"] = True
     node.save_state(state)
     node.log("dr-restore: restored %s (revision %s) for initial cluster %s" % (
-        args.snapshot, status and status["revision"], args.initial_cluster),
-        {"event": "dr-restore", "snapshot": args.snapshot, "revision": status and status["revision"]})
+        args.snapshot, revision, args.initial_cluster),
+        {"event": "dr-restore", "snapshot": args.snapshot, "revision": revision})
     return 0
 
 
@@ -276,29 +203,43 @@ def cmd_watermark(node, args):  # pylint: disable=unused-argument
     return 0
 
 
-def cmd_status(node, args):  # pylint: disable=unused-argument
+def status(node):
+    """The helper's view of this member; ``candidates`` are its restore sources for the DR playbook."""
     cur = node.current_copy()
-    out = {
+    meta = node.copy_meta()
+    state = node.load_state()
+    candidates = [dict(kind="snapshot", name=e["name"], path=e["path"], revision=e["revision"],
+                       verified=e["verified"], cluster_id=e["cluster_id"], time=iso_utc(e["created"]))
+                  for e in member.snapshots(node)]
+    if cur and meta and meta.get("revision") is not None:
+        cluster = (meta.get("wal") or {}).get("cluster_id")
+        candidates.append(dict(kind="copy", name=os.path.basename(cur), revision=meta["revision"], verified=True,
+                               path=os.path.join(cur, "member", "snap", "db"), time=meta.get("time"),
+                               cluster_id=format_id(int(cluster, 16)) if cluster else None))
+    return {
         "unit": node.unit,
         "data_dir": node.data_dir,
         "is_tmpfs": node.is_tmpfs(),
         "tmpfs_has_data": node.has_data(),
         "tmpfs_wal": node.wal(),
-        "copy": node.copy_meta(),
-        "copy_db": os.path.join(cur, "member", "snap", "db") if cur else None,
+        "copy": meta,
         "member": node.member,
         "clean_mark": read_json(node.path("clean.json")),
-        "state": node.load_state(),
-        "snapshots": [dict(m, name=n, path=os.path.join(node.snap_dir, n)) for n, m in member.list_snapshots(node)],
+        "state": state,
+        "candidates": candidates,
         "last_restore": read_json(node.path("last-restore.json")),
     }
-    print(json.dumps(out, indent=2, sort_keys=True))
+
+
+def cmd_status(node, args):  # pylint: disable=unused-argument
+    print(json.dumps(status(node), indent=2, sort_keys=True))
     return 0
 
 
 VERBS = {
     "prestart": cmd_prestart, "poststop": cmd_poststop, "snapshot": cmd_snapshot, "adopt": cmd_adopt,
-    "promote": cmd_promote, "dr-restore": cmd_dr_restore, "status": cmd_status, "watermark": cmd_watermark,
+    "promote": cmd_promote, "dr-choose": cmd_dr_choose, "dr-restore": cmd_dr_restore, "status": cmd_status,
+    "watermark": cmd_watermark,
 }
 
 
@@ -326,13 +267,10 @@ def main(argv=None):
     node = Node(cfg)
     os.makedirs(node.state_dir, mode=0o700, exist_ok=True)
     with open(os.path.join(node.state_dir, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        if args.verb not in ("status", "dr-choose"):
+            fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             return VERBS[args.verb](node, args)
-        except Fail as exc:
+        except (Fail, CoreError) as exc:
             node.log("FAILED %s: %s" % (args.verb, exc), {"event": "failed", "verb": args.verb})
             return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -59,27 +59,3 @@ def decide_save(new, old):
         return False, ("refusing to replace the disk copy (term %d, commit %d) with OLDER data (term %d, commit %d)"
                        % (old["term"], old["commit"], new["term"], new["commit"]))
     return True, "the data is at least as new as the disk copy"
-
-
-def revision_gap(snapshot_revision, last_known):
-    """Revisions known lost by a snapshot restore: ``last_known`` is the state's {'revision', ...} or None."""
-    if not last_known or last_known.get("revision") is None or snapshot_revision is None:
-        return None
-    return max(int(last_known["revision"]) - int(snapshot_revision), 0)
-
-
-# The role's ramdisk_snapshot_keep_* settings, as the collection's one retention policy (module_utils._retention);
-# the helper's historical defaults: the 10 newest plus the newest of each of the last 7 days.
-RETENTION_DEFAULTS = {"keep_last": 10, "keep_daily": 7, "keep_weekly": 0, "keep_monthly": 0}
-
-
-def retention_policy(settings):
-    """Policy dict for ``_retention.plan_retention`` from the config's ``retention`` mapping (missing keys take the
-    helper's defaults; keep_last is at least 1: the newest snapshot is never pruned)."""
-    settings = settings or {}
-    policy = {}
-    for key, default in RETENTION_DEFAULTS.items():
-        value = settings.get(key)
-        policy[key] = default if value is None else int(value)
-    policy["keep_last"] = max(policy["keep_last"], 1)
-    return policy

@@ -2,87 +2,31 @@
 # Copyright (c) etcdkit maintainers
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 # SPDX-License-Identifier: Apache-2.0
-"""The helper's file operations on data dirs (standard library only).
+"""The disk copy: save the stopped member's tmpfs data dir to disk, copy it back in after a clean stop.
 
-etcd has no API for a stopped member's files: saving the tmpfs to disk and copying it back are plain file
-operations, done durably (fsync of every file and directory) and sparsely (the zero-filled tail of preallocated WAL
-segments is not written).
+etcd has no API for a stopped member's files: these are file operations. The durable sparse copy, ownership and
+atomic JSON writes are the core's (``_fsutil``); the revision of a saved db is read with ``etcdutl snapshot
+status`` (``_restore.snapshot_status``). What is the helper's own: the generations (``gen-<time>/`` + ``meta.json``
+and the ``current`` link), the WAL guard (never replace newer data with older data) and the clean mark.
 """
 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-import errno
-import fcntl
 import os
 import shutil
+import subprocess
+import time
 
-from ansible_collections.etcdkit.etcd.plugins.module_utils._snapshot import fsync_dir
+from ansible_collections.etcdkit.etcd.plugins.module_utils._fsutil import (
+    copy_tree_durable, fsync_dir, write_json_atomic,
+)
+from ansible_collections.etcdkit.etcd.plugins.module_utils._restore import RestoreError, snapshot_status
 
-_CHUNK = 1 << 20
+from .decide import decide_save
+from .node import Fail, now_iso, stamp
 
-
-def copy_tree_durable(src, dst, skip=()):
-    """Copy regular files and directories only (no xattrs, no SELinux labels, no ACLs, no symlinks), fsync
-    everything. Entries named in ``skip`` or starting with ``.ramdisk-`` are left out. Returns the number of bytes
-    written (all-zero blocks are left as holes)."""
-    os.makedirs(dst, mode=0o700)
-    total = 0
-    for name in sorted(os.listdir(src)):
-        if name in skip or name.startswith(".ramdisk-"):
-            continue
-        source = os.path.join(src, name)
-        dest = os.path.join(dst, name)
-        if os.path.islink(source):
-            continue
-        if os.path.isdir(source):
-            total += copy_tree_durable(source, dest)
-        elif os.path.isfile(source):
-            total += _copy_file_sparse(source, dest)
-    fsync_dir(dst)
-    return total
-
-
-def _copy_file_sparse(source, dest):
-    written = 0
-    with open(source, "rb") as fin, open(dest, "wb") as fout:
-        os.fchmod(fout.fileno(), 0o600)
-        size = 0
-        while True:
-            chunk = fin.read(_CHUNK)
-            if not chunk:
-                break
-            size += len(chunk)
-            if chunk.count(0) == len(chunk):
-                fout.seek(len(chunk), os.SEEK_CUR)
-            else:
-                fout.write(chunk)
-                written += len(chunk)
-        fout.truncate(size)
-        fout.flush()
-        os.fsync(fout.fileno())
-    return written
-
-
-def chown_tree(root, uid, gid):
-    """Give the whole tree to the etcd user: directories 0700, files 0600."""
-    for dirpath, dummy, files in os.walk(root):
-        os.chown(dirpath, uid, gid)
-        os.chmod(dirpath, 0o700)
-        for name in files:
-            path = os.path.join(dirpath, name)
-            os.chown(path, uid, gid)
-            os.chmod(path, 0o600)
-
-
-def clear_dir(path):
-    """Remove everything inside ``path`` (the mount point itself stays)."""
-    for name in os.listdir(path):
-        entry = os.path.join(path, name)
-        if os.path.isdir(entry) and not os.path.islink(entry):
-            shutil.rmtree(entry)
-        else:
-            os.unlink(entry)
+SKIP_PREFIXES = (".ramdisk-",)
 
 
 def move_contents(src, dst):
@@ -92,40 +36,95 @@ def move_contents(src, dst):
     os.rmdir(src)
 
 
-def db_locked(data_dir):
-    """Does a process hold bbolt's exclusive flock on ``member/snap/db`` (is the member still running)?"""
-    db = os.path.join(data_dir, "member", "snap", "db")
+def db_revision(node, db):
+    """Store revision of a db file (``etcdutl snapshot status``), None when etcdutl cannot tell."""
+    util = node.cfg.get("etcdutl")
+    if not util or not os.path.exists(util):
+        return None
     try:
-        fd = os.open(db, os.O_RDONLY)
-    except (IOError, OSError) as exc:
-        if exc.errno == errno.ENOENT:
-            return False
-        raise
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    except (IOError, OSError) as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            return True
-        raise
-    finally:
-        os.close(fd)
+        return snapshot_status(util, db)["revision"]
+    except RestoreError as exc:
+        node.log("could not read the revision of %s: %s" % (db, exc))
+        return None
 
 
-def unescape_mount(text):
-    """Undo the octal escapes of /proc/self/mountinfo."""
-    return text.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+def wait_stopped(node, reason):
+    """Wait until nothing holds bbolt's lock on the db (runs ``stop_command`` once if the member still runs)."""
+    deadline = time.monotonic() + float(node.cfg.get("stop_wait", 30))
+    ran_stop = False
+    while node.db_locked():
+        if not ran_stop and node.cfg.get("stop_command"):
+            node.log("%s: the member still runs; running the configured stop command" % reason)
+            subprocess.run(node.cfg["stop_command"], stdin=subprocess.DEVNULL, timeout=60, check=False)
+            ran_stop = True
+        if time.monotonic() > deadline:
+            raise Fail("the etcd member still holds %s/member/snap/db: not saving a live data dir" % node.data_dir)
+        time.sleep(0.5)
 
 
-def fstype(path, mountinfo="/proc/self/mountinfo"):
-    """File system type mounted exactly on ``path`` (the last mount wins), or None."""
-    target = os.path.realpath(path)
-    found = None
-    with open(mountinfo) as handle:
-        for line in handle:
-            parts = line.split()
-            sep = parts.index("-")
-            if unescape_mount(parts[4]) == target:
-                found = parts[sep + 1]
-    return found
+def save(node, reason):
+    """Save the stopped member's data dir to a new disk copy generation (atomic) and write the clean mark."""
+    if not node.has_data():
+        node.log("%s: no member data in %s; nothing to save" % (reason, node.data_dir))
+        return 0
+    if node.joining():
+        node.log("%s: the data dir holds an unfinished rejoin; not saving it" % reason)
+        return 0
+    wait_stopped(node, reason)
+    new = node.wal()
+    old_meta = node.copy_meta()
+    old = old_meta.get("wal") if old_meta else None
+    ok, why = decide_save(new, old)
+    if not ok:
+        node.log("%s: %s" % (reason, why), {"event": "save-refused", "new": new, "old": old})
+        raise Fail(why)
+    node.consume_mark()
+    started = time.monotonic()
+    gen = "gen-%s" % stamp()
+    tmp = node.path(".tmp-" + gen)
+    shutil.rmtree(tmp, ignore_errors=True)
+    size = copy_tree_durable(node.data_dir, tmp, skip_prefixes=SKIP_PREFIXES)
+    if node.wal(tmp) != new:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise Fail("the data dir changed while it was copied: is the member really stopped?")
+    revision = db_revision(node, os.path.join(tmp, "member", "snap", "db"))
+    meta = {"wal": new, "revision": revision, "time": now_iso(), "bytes": size, "reason": reason}
+    write_json_atomic(os.path.join(tmp, "meta.json"), meta)
+    os.rename(tmp, node.path(gen))
+    link_tmp = node.path(".current.tmp")
+    if os.path.lexists(link_tmp):
+        os.unlink(link_tmp)
+    os.symlink(gen, link_tmp)
+    os.rename(link_tmp, node.path("current"))
+    fsync_dir(node.state_dir)
+    for name in os.listdir(node.state_dir):
+        if name.startswith("gen-") and name != gen:
+            shutil.rmtree(node.path(name), ignore_errors=True)
+    write_json_atomic(node.path("clean.json"), {"copy": gen, "wal": new, "revision": revision, "time": meta["time"],
+                                                "member_id": new["member_id"], "cluster_id": new["cluster_id"]})
+    state = node.load_state()
+    node.note_revision(state, revision, "save")
+    state["member_id"] = new["member_id"]
+    state["bootstrapped"] = True
+    node.save_state(state)
+    node.log("%s: saved %d bytes to %s in %.2fs and wrote the clean mark (member %s, term %d, commit %d, revision %s)"
+             % (reason, size, gen, time.monotonic() - started, new["member_id"], new["term"], new["commit"], revision),
+             {"event": "saved", "copy": gen, "wal": new, "revision": revision, "bytes": size})
+    return 0
+
+
+def copy_in(node, mark):
+    """Copy the clean disk copy into the empty tmpfs, check it against the mark, consume the mark."""
+    cur = node.current_copy()
+    tmp = os.path.join(node.data_dir, ".ramdisk-in-%d" % os.getpid())
+    copy_tree_durable(cur, tmp, skip=("meta.json",), skip_prefixes=SKIP_PREFIXES)
+    node.chown_tree(tmp)
+    move_contents(tmp, node.data_dir)
+    wal = node.wal()
+    if wal != mark.get("wal"):
+        node.clear_data_dir()
+        raise Fail("the copied data does not match the clean mark (%s != %s)" % (wal, mark.get("wal")))
+    node.consume_mark()
+    node.log("copied the clean disk copy %s in (member %s, term %d, commit %d, revision %s)" % (
+        os.path.basename(cur), wal["member_id"], wal["term"], wal["commit"], mark.get("revision")),
+        {"event": "copy-in", "wal": wal, "revision": mark.get("revision")})

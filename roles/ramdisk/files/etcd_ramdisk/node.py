@@ -13,6 +13,8 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import datetime
+import errno
+import fcntl
 import grp
 import json
 import os
@@ -20,9 +22,10 @@ import pwd
 import shutil
 import sys
 
-from ansible_collections.etcdkit.etcd.plugins.module_utils._snapshot import fsync_dir, read_sidecar, write_json_atomic
+from ansible_collections.etcdkit.etcd.plugins.module_utils._fsutil import (
+    chown_tree, clear_dir, fsync_dir, iso_utc, read_json, write_json_atomic,
+)
 
-from . import diskcopy
 from .wal import has_wal, read_wal
 
 EVENTS_MAX = 1 << 20
@@ -34,16 +37,51 @@ class Fail(Exception):
 
 
 def now_iso():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc()
 
 
 def stamp():
+    """A sortable, unique-enough name part for disk copy generations."""
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def read_json(path):
-    """Parsed JSON object of ``path`` or None (missing or not JSON)."""
-    return read_sidecar(path)
+def unescape_mount(text):
+    """Undo the octal escapes of /proc/self/mountinfo."""
+    return text.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+
+
+def fstype(path, mountinfo="/proc/self/mountinfo"):
+    """File system type mounted exactly on ``path`` (the last mount wins), or None."""
+    target = os.path.realpath(path)
+    found = None
+    with open(mountinfo) as handle:
+        for line in handle:
+            parts = line.split()
+            sep = parts.index("-")
+            if unescape_mount(parts[4]) == target:
+                found = parts[sep + 1]
+    return found
+
+
+def db_locked(data_dir):
+    """Does a process hold bbolt's exclusive flock on ``member/snap/db`` (is the member still running)?"""
+    db = os.path.join(data_dir, "member", "snap", "db")
+    try:
+        fd = os.open(db, os.O_RDONLY)
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            return False
+        raise
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except (IOError, OSError) as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return True
+        raise
+    finally:
+        os.close(fd)
 
 
 class Node(object):
@@ -105,7 +143,7 @@ class Node(object):
 
     # -------------------------------------------------------------------------------------- data dir (tmpfs)
     def is_tmpfs(self):
-        return diskcopy.fstype(self.data_dir) == "tmpfs"
+        return fstype(self.data_dir) == "tmpfs"
 
     def has_data(self, root=None):
         return has_wal(root or self.data_dir)
@@ -114,13 +152,13 @@ class Node(object):
         return read_wal(os.path.join(root or self.data_dir, "member", "wal"))
 
     def db_locked(self):
-        return diskcopy.db_locked(self.data_dir)
+        return db_locked(self.data_dir)
 
     def chown_tree(self, root):
-        diskcopy.chown_tree(root, self.uid, self.gid)
+        chown_tree(root, self.uid, self.gid)
 
     def clear_data_dir(self):
-        diskcopy.clear_dir(self.data_dir)
+        clear_dir(self.data_dir)
 
     def joining(self):
         return os.path.exists(os.path.join(self.data_dir, JOIN_MARKER))

@@ -16,37 +16,19 @@ user/password.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-from urllib.error import HTTPError, URLError  # noqa: F401  pylint: disable=unused-import
-
-from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import (  # noqa: F401  (re-exported)
+from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import (
     EtcdError,
-    FAILOVER_KINDS,
-    KIND_ALL_FAILED,
     KIND_AUTH,
     KIND_CONFIG,
-    KIND_EXISTS,
-    KIND_INVALID,
-    KIND_NO_LEADER,
     KIND_NOT_FOUND,
-    KIND_PERMISSION,
-    KIND_PRECONDITION,
-    KIND_PROTOCOL,
-    KIND_SERVER,
-    KIND_TIMEOUT,
-    KIND_TLS,
-    KIND_UNAVAILABLE,
-    KIND_UNREACHABLE,
-    MUTATING_FAILOVER_KINDS,
-    classify as _classify,
 )
-from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import (  # noqa: F401  (re-exported)
+from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import (  # noqa: F401  pylint: disable=unused-import
     Transport,
     b64,
     format_id,
     normalize_endpoint,
     parse_id,
     prefix_end,
-    to_bytes,
     to_int,
     unb64,
 )
@@ -127,7 +109,10 @@ class EtcdClient(object):
 
     def status(self, endpoint, timeout=None):
         endpoint = normalize_endpoint(endpoint)
-        raw = self._one(endpoint, '/v3/maintenance/status', {}, timeout=timeout, auth=False)
+        # etcd >= 3.5.28 (CVE-2026-33413) answers Status only to an authenticated user when auth is on; older
+        # releases serve it to anyone. 'lazy': authenticate when a user is set, but a member without a leader
+        # (authentication is a raft request) is still asked without a token
+        raw = self._one(endpoint, '/v3/maintenance/status', {}, timeout=timeout, auth='lazy')
         header = raw.get('header') or {}
         member_id = to_int(header.get('member_id'))
         leader = to_int(raw.get('leader'))
@@ -148,22 +133,26 @@ class EtcdClient(object):
             errors=list(raw.get('errors') or []),
         )
 
-    def health(self, endpoint, timeout=None):
+    def health(self, endpoint, timeout=None, serializable=False):
+        """``GET /health``. ``serializable=True`` (``/health?serializable=true``, etcd >= 3.5) checks the member
+        with a local read: the only health check a learner answers (it refuses linearizable reads)."""
         endpoint = normalize_endpoint(endpoint)
-        status, data = self.transport.get_json(endpoint, '/health', timeout=timeout)
+        path = '/health?serializable=true' if serializable else '/health'
+        status, data = self.transport.get_json(endpoint, path, timeout=timeout)
         data = data if isinstance(data, dict) else {}
         return dict(endpoint=endpoint, healthy=str(data.get('health')).lower() == 'true',
                     reason=data.get('reason') or ('' if status < 300 else 'HTTP %s' % status))
 
     def probe(self, endpoint, timeout=None):
-        """status() + health() of one endpoint as a dict that never raises (``error`` says what failed)."""
+        """status() + health() of one endpoint as a dict that never raises (``error`` says what failed). A learner
+        is asked the serializable health check; like every member it must also know a leader."""
         item = dict(endpoint=normalize_endpoint(endpoint), healthy=False, error=None, cluster_id=None,
                     member_id=None, leader_id=None, revision=None, version=None, db_size=None,
                     db_size_in_use=None, raft_term=None, raft_index=None, raft_applied_index=None,
                     is_learner=None, is_leader=None, errors=[])
         try:
             item.update(self.status(endpoint, timeout=timeout))
-            health = self.health(endpoint, timeout=timeout)
+            health = self.health(endpoint, timeout=timeout, serializable=bool(item['is_learner']))
             item['healthy'] = health['healthy'] and not item['errors'] and bool(item['leader_id'])
             if not health['healthy']:
                 item['error'] = 'unhealthy: %s' % (health['reason'] or 'no reason given')
@@ -304,6 +293,22 @@ class EtcdClient(object):
             body['failure'] = failure
         return self.call('/v3/kv/txn', body, timeout=timeout, mutating=True)
 
+    def put_if_unchanged(self, key, value, mod_revision=0, timeout=None):
+        """Compare-and-swap: put only if the key is as it was read - ``mod_revision`` of that read, 0 when the key
+        did not exist. Returns ``(succeeded, revision)``."""
+        if mod_revision:
+            compare = [{'key': b64(key), 'target': 'MOD', 'result': 'EQUAL', 'mod_revision': str(int(mod_revision))}]
+        else:
+            compare = [{'key': b64(key), 'target': 'CREATE', 'result': 'EQUAL', 'create_revision': '0'}]
+        raw = self.txn(compare, [{'request_put': {'key': b64(key), 'value': b64(value)}}], timeout=timeout)
+        return bool(raw.get('succeeded')), to_int((raw.get('header') or {}).get('revision'))
+
+    def delete_if_unchanged(self, key, mod_revision, timeout=None):
+        """Delete the key only if its ``mod_revision`` is still the one read. Returns ``(succeeded, revision)``."""
+        compare = [{'key': b64(key), 'target': 'MOD', 'result': 'EQUAL', 'mod_revision': str(int(mod_revision))}]
+        raw = self.txn(compare, [{'request_delete_range': {'key': b64(key)}}], timeout=timeout)
+        return bool(raw.get('succeeded')), to_int((raw.get('header') or {}).get('revision'))
+
     def compact(self, revision, physical=False, endpoint=None, timeout=None):
         body = {'revision': str(int(revision))}
         if physical:
@@ -336,8 +341,8 @@ class EtcdClient(object):
             if not self.user and err.kind == KIND_AUTH and 'user name is empty' in (err.server_message or ''):
                 return dict(enabled=True, revision=None)
             raise
-        return dict(enabled=bool(raw.get('enabled')), revision=to_int(_pick(raw, 'authRevision',
-                                                                               'auth_revision')))
+        revision = to_int(_pick(raw, 'authRevision', 'auth_revision'))
+        return dict(enabled=bool(raw.get('enabled')), revision=revision)
 
     def auth_enable(self, timeout=None):
         self.call('/v3/auth/enable', {}, timeout=timeout, mutating=True)
@@ -350,15 +355,18 @@ class EtcdClient(object):
     def user_list(self, timeout=None):
         return sorted(self.call('/v3/auth/user/list', {}, timeout=timeout).get('users') or [])
 
-    def user_get(self, name, timeout=None):
-        """``{'name', 'roles': [...]}`` or None when the user does not exist."""
+    def _get_or_none(self, path, body, timeout):
         try:
-            raw = self.call('/v3/auth/user/get', {'name': name}, timeout=timeout)
+            return self.call(path, body, timeout=timeout)
         except EtcdError as err:
             if err.kind == KIND_NOT_FOUND:
                 return None
             raise
-        return dict(name=name, roles=sorted(raw.get('roles') or []))
+
+    def user_get(self, name, timeout=None):
+        """``{'name', 'roles': [...]}`` or None when the user does not exist."""
+        raw = self._get_or_none('/v3/auth/user/get', {'name': name}, timeout)
+        return None if raw is None else dict(name=name, roles=sorted(raw.get('roles') or []))
 
     def user_add(self, name, password=None, no_password=False, timeout=None):
         body = {'name': name, 'password': password or ''}
@@ -384,13 +392,8 @@ class EtcdClient(object):
     def role_get(self, name, timeout=None):
         """``{'name', 'permissions': [{'type': 'read'|'write'|'readwrite', 'key': str, 'range_end': str}]}`` or
         None when the role does not exist (``range_end`` '' = the single key, see ``prefix_end``)."""
-        try:
-            raw = self.call('/v3/auth/role/get', {'role': name}, timeout=timeout)
-        except EtcdError as err:
-            if err.kind == KIND_NOT_FOUND:
-                return None
-            raise
-        return dict(name=name, permissions=[_permission(p) for p in raw.get('perm') or []])
+        raw = self._get_or_none('/v3/auth/role/get', {'role': name}, timeout)
+        return None if raw is None else dict(name=name, permissions=[_permission(p) for p in raw.get('perm') or []])
 
     def role_add(self, name, timeout=None):
         self.call('/v3/auth/role/add', {'name': name}, timeout=timeout, mutating=True)

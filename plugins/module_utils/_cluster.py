@@ -33,6 +33,20 @@ def normalize_url(url):
     return url
 
 
+def member_client_urls(member, skip=()):
+    """The member's advertised client URLs, normalized, without those in ``skip`` and those that cannot be
+    endpoints."""
+    out = []
+    for url in member.get('client_urls') or []:
+        try:
+            url = normalize_endpoint(url)
+        except EtcdError:
+            continue
+        if url not in skip:
+            out.append(url)
+    return out
+
+
 def public_member(member, health=None):
     """Member as returned by the modules (hex id)."""
     out = dict(id=format_id(member['id']), name=member.get('name') or '',
@@ -137,12 +151,15 @@ def alarm_plan(alarms, which, sizes, quota_bytes, max_usage, force=False):
     return (selected if not refusals else []), refusals, usage
 
 
-def cluster_view(client, probe_members=True, timeout=None):
+def cluster_view(client, probe_members=True, timeout=None, tolerate_no_listing=False):
     """Ask etcd for members, per-endpoint status/health and the resulting quorum.
 
     Returns dict(cluster_id, members, member_list_error, endpoints (probes of the configured endpoints and,
     with ``probe_members``, of members not reached through them), health {member_id: bool},
-    status {member_id: probe}, leader_id, quorum). Raises EtcdError when no endpoint can list the members.
+    status {member_id: probe}, leader_id, quorum). Raises EtcdError when no endpoint can list the members,
+    unless ``tolerate_no_listing`` and a member answered without being able to serve (no leader, timeout):
+    then ``members`` is empty, ``cluster_id`` None and ``member_list_error`` says why (etcd >= 3.5.28 with auth
+    on answers no member list, not even a serializable one, without a leader: authentication is a raft request).
     """
     probes = client.endpoint_report(timeout=timeout)
     listing = None
@@ -155,8 +172,13 @@ def cluster_view(client, probe_members=True, timeout=None):
         errors.append(err)
         try:
             listing = client.member_list(linearizable=False, timeout=timeout)
-        except EtcdError:
-            raise err
+        except EtcdError as err2:
+            # tolerated only when a member was reached but could not serve (no leader, timed out), never when
+            # nothing answered (unreachable, TLS, bad credentials)
+            kinds = set(e.kind for e in (err.errors or [err]) + (err2.errors or [err2]))
+            if not (tolerate_no_listing and kinds & set(['no_leader', 'timeout', 'unavailable'])):
+                raise err
+            listing = dict(cluster_id=None, members=[])
     members = listing['members']
     by_member = {}
     for p in probes:
@@ -167,13 +189,7 @@ def cluster_view(client, probe_members=True, timeout=None):
         for m in members:
             if m['id'] in by_member:
                 continue
-            for url in m.get('client_urls') or []:
-                try:
-                    url = normalize_endpoint(url)
-                except EtcdError:
-                    continue
-                if url in known:
-                    continue
+            for url in member_client_urls(m, known):
                 p = client.probe(url, timeout=timeout)
                 probes.append(p)
                 known.add(url)
@@ -190,6 +206,7 @@ def cluster_view(client, probe_members=True, timeout=None):
         cluster_id=listing['cluster_id'], members=members, endpoints=probes, health=health, status=by_member,
         leader_id=leader_id, leaders=sorted(leaders), quorum=quorum(members, set(k for k, v in health.items() if v)),
         member_list_linearizable=not errors,
+        member_list_error=errors[0].message if errors and not members else None,
     )
 
 
@@ -237,13 +254,7 @@ def find_leader(client, members=None, probes=None, timeout=None):
     for member in members:
         if member['id'] != known['leader_id']:
             continue
-        for url in member.get('client_urls') or []:
-            try:
-                url = normalize_endpoint(url)
-            except EtcdError:
-                continue
-            if url in asked:
-                continue
+        for url in member_client_urls(member, asked):
             try:
                 st = client.status(url, timeout=timeout)
             except EtcdError:
@@ -284,6 +295,9 @@ def gate_problems(view, alarms=None, max_raft_index_spread=None, allow_nospace=F
     (``max_raft_index_spread``; None: not checked)."""
     problems = []
     members = view['members']
+    no_listing = view.get('member_list_error')
+    if no_listing:
+        problems.append('the members could not be listed: %s' % no_listing)
     for m in members:
         if view['health'].get(m['id']):
             continue
@@ -304,6 +318,8 @@ def gate_problems(view, alarms=None, max_raft_index_spread=None, allow_nospace=F
         if p.get('member_id') is None and p.get('error'):
             if not any(p['endpoint'] in [u.rstrip('/') for u in m.get('client_urls') or []] for m in members):
                 problems.append('endpoint %s: %s' % (p['endpoint'], p['error']))
+        elif no_listing:
+            continue  # without a member list there is nothing to compare an answering endpoint with
         elif p.get('member_id') and p['member_id'] not in member_ids:
             problems.append('endpoint %s belongs to member %s which is not in the member list (cluster %s)'
                             % (p['endpoint'], format_id(p['member_id']), format_id(p.get('cluster_id'))))
@@ -319,7 +335,9 @@ def gate_problems(view, alarms=None, max_raft_index_spread=None, allow_nospace=F
             continue
         problems.append('alarm %s is active on member %s' % (a['alarm'], format_id(a['member_id'])))
     q = view['quorum']
-    if not q['ok']:
+    if not q['ok'] and no_listing:
+        problems.append('no healthy quorum: no member answered the member list')
+    elif not q['ok']:
         problems.append('no healthy quorum: %d of %d voting members healthy, %d needed'
                         % (q['healthy_voting'], q['voting'], q['required']))
     if max_raft_index_spread is not None:
@@ -335,8 +353,9 @@ def gate_problems(view, alarms=None, max_raft_index_spread=None, allow_nospace=F
 def health_gate(client, alarms=True, max_raft_index_spread=None, allow_nospace=False, probe_members=True,
                 timeout=None):
     """One look at the cluster: ``(view, alarms, problems)``. ``alarms=False`` skips reading the alarms. An alarm
-    list that cannot be read is a problem. Raises EtcdError only when the members cannot be listed."""
-    view = cluster_view(client, probe_members=probe_members, timeout=timeout)
+    list that cannot be read is a problem, and so is a member list that no member can serve (``cluster_view``
+    with ``tolerate_no_listing``). Raises EtcdError when no member answers at all."""
+    view = cluster_view(client, probe_members=probe_members, timeout=timeout, tolerate_no_listing=True)
     active = []
     extra = []
     if alarms:
@@ -350,13 +369,14 @@ def health_gate(client, alarms=True, max_raft_index_spread=None, allow_nospace=F
 
 def wait_for_gate(client, wait_timeout, sleep=time.sleep, clock=time.time, **kwargs):
     """Repeat ``health_gate`` until it opens or ``wait_timeout`` seconds pass. Returns ``(view, alarms, [])`` or
-    ``(last view or None, alarms, problems)``. Errors of kinds in FATAL_KINDS are raised at once."""
+    ``(view, alarms, problems)``. Errors of kinds in FATAL_KINDS are raised at once; when the members cannot be
+    listed at the deadline, that error is raised (so a returned view is never None)."""
     deadline = clock() + wait_timeout
     while True:
         try:
             view, active, problems = health_gate(client, **kwargs)
         except EtcdError as err:
-            if err.kind in FATAL_KINDS:
+            if err.kind in FATAL_KINDS or clock() >= deadline:
                 raise
             view, active, problems = None, [], [err.message]
         if not problems or clock() >= deadline:
@@ -384,6 +404,59 @@ def wait_caught_up(client, endpoint, wait_timeout, max_lag, is_learner=False, al
         if problem is None or clock() >= deadline:
             return probe, problem
         sleep(min(0.5, max(0.0, deadline - clock())))
+
+
+# ------------------------------------------------------------------------------------------ maintenance
+
+def compact_history(client, view, keep, check_mode=False):
+    """Compact (physically) up to the newest revision of ``view`` minus ``keep``, so the newest ``keep``
+    revisions stay readable. In check mode a read just below the target tells whether that is done already.
+    Returns ``{'revision', 'target', 'compacted': bool[, 'reason']}``; "already compacted" is not an error."""
+    revision = max([p.get('revision') or 0 for p in view['status'].values()] or [0])
+    target = revision - keep
+    info = dict(revision=revision, target=target, compacted=False)
+    if target < 1:
+        info['reason'] = 'fewer than %d revisions' % keep
+        return info
+    try:
+        if not check_mode:
+            client.compact(target, physical=True)
+        elif target > 1:
+            # a read at target-1 fails when the history is already compacted up to target or beyond
+            client.range('\0', revision=target - 1, count_only=True)
+    except EtcdError as err:
+        if 'compacted' in (err.server_message or err.message).lower():
+            info['reason'] = 'already compacted'
+            return info
+        raise EtcdError('Compaction failed: %s' % err.message, kind=err.kind, endpoint=err.endpoint,
+                        code=err.code, server_message=err.server_message)
+    info['compacted'] = True
+    return info
+
+
+def wait_sizes_settle(client, endpoints, wait_timeout, sleep=time.sleep, clock=time.time):
+    """After a compaction every member compacts in the background and its in-use size drops in steps: wait until
+    the sizes of all ``endpoints`` are the same on two polls one second apart (or ``wait_timeout`` passes)."""
+    deadline = clock() + wait_timeout
+
+    def sizes():
+        out = []
+        for endpoint in endpoints:
+            try:
+                st = client.status(endpoint)
+                out.append((st['db_size'], st['db_size_in_use']))
+            except EtcdError:
+                out.append(None)
+        return out
+
+    last = sizes()
+    while clock() < deadline:
+        sleep(1)
+        cur = sizes()
+        if cur == last:
+            return True
+        last = cur
+    return False
 
 
 # --------------------------------------------------------------------------------------- snapshot source
@@ -454,15 +527,14 @@ def choose_restore_source(candidates, cluster_id=None, min_revision=None):
         rejected.extend(dict(name=u.get('name'), reason='cluster identity unknown and a snapshot of cluster %s '
                              'exists' % cluster_id) for u in unknown)
     if not pool:
-        return dict(source=None, reason='no verified snapshot%s' % (' of cluster %s' % cluster_id
-                                                                      if cluster_id else ''),
-                    loss=None, rejected=rejected)
+        where = ' of cluster %s' % cluster_id if cluster_id else ''
+        return dict(source=None, reason='no verified snapshot%s' % where, loss=None, rejected=rejected)
     pool = sorted(pool, key=lambda c: (int(c['revision']), c.get('cluster_id') is not None, str(c.get('name'))),
                   reverse=True)
     best = pool[0]
     for other in pool[1:]:
-        rejected.append(dict(name=other.get('name'), reason='lower revision %s than %s' % (other['revision'],
-                                                                                          best['revision'])))
+        why = 'lower revision %s than %s' % (other['revision'], best['revision'])
+        rejected.append(dict(name=other.get('name'), reason=why))
     loss = None
     if min_revision is not None:
         loss = max(int(min_revision) - int(best['revision']), 0)

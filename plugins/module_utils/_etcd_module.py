@@ -130,8 +130,10 @@ class EtcdModule(AnsibleModule):
         self.fail_json(msg=msg, **result)
 
     def fail_etcd(self, err, **extra):
-        """Fail with a CoreError: its message, ``error`` (its dict) and the result so far."""
+        """Fail with a CoreError: its message, ``error`` (its dict), its ``details`` as result keys (e.g.
+        ``learner`` of a failed promotion) and the result so far."""
         result = dict(self.result)
+        result.update(err.details)
         result.update(extra)
         result['error'] = err.to_dict()
         self.fail_json(msg=err.message, **result)

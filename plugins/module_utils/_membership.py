@@ -162,7 +162,7 @@ def promote_learner(client, member_id, wait_timeout=120, sleep=time.sleep, clock
                 'fails when authentication is enabled (etcd-io/etcd#14070): include the leader\'s client URL in '
                 'endpoints. Also make sure the member is running with --initial-cluster-state existing and has '
                 'caught up with the leader, or raise wait_timeout.')
-    raise EtcdError('Learner %s could not be promoted within wait_timeout=%ss (%d attempts): etcd answered "%s" '
+    raise EtcdError('Learner %s could not be promoted within wait_timeout=%gs (%d attempts): etcd answered "%s" '
                     'from %s; %s. %s' % (describe(member), wait_timeout, attempts,
                                          last.server_message or last.message, where, text, hint),
                     kind=last.kind, endpoint=last_endpoint, code=last.code, server_message=last.server_message,

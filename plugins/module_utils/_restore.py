@@ -69,8 +69,12 @@ def check_params(params):
     problems = []
     if params.get('bump_revision') is not None and params['bump_revision'] < 0:
         problems.append('bump_revision must be >= 0, got %d.' % params['bump_revision'])
-    if params.get('mark_compacted') and params.get('bump_revision') is None:
-        problems.append('mark_compacted needs bump_revision (etcdutl refuses it alone).')
+    # etcdutl: --mark-compacted is required if --bump-revision > 0 and disallowed otherwise
+    if params.get('mark_compacted') and not params.get('bump_revision'):
+        problems.append('mark_compacted needs bump_revision > 0 (etcdutl refuses it alone).')
+    if params.get('bump_revision') and not params.get('mark_compacted'):
+        problems.append('bump_revision > 0 needs mark_compacted=true (etcdutl refuses a revision bump without '
+                        'marking the restored revision compacted).')
     return problems
 
 

@@ -31,6 +31,7 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import datetime
+import fcntl
 import hashlib
 import os
 import re
@@ -66,6 +67,26 @@ class SnapshotFileError(CoreError):
 
 
 # --------------------------------------------------------------------------------------------- names
+
+def valid_prefix(prefix):
+    """A prefix is letters, digits, '.', '_' and '-' (it ends up in file names and in a regular expression)."""
+    return bool(prefix) and re.match(r'^[A-Za-z0-9._-]+$', prefix) is not None
+
+
+def lock_dir(dest_dir, prefix):
+    """Take the exclusive lock ``<dest_dir>/.<prefix>.lock`` (non-blocking) for writers of this prefix; returns
+    the open file (close it, or exit, to release). Raises SnapshotFileError when another writer holds it."""
+    try:
+        handle = open(os.path.join(dest_dir, '.%s.lock' % prefix), 'a')
+    except (IOError, OSError) as exc:
+        raise SnapshotFileError('Cannot create the lock file in %s: %s' % (dest_dir, exc))
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (IOError, OSError) as exc:
+        handle.close()
+        raise SnapshotFileError('Another writer holds the lock on %s (prefix %s): %s' % (dest_dir, prefix, exc))
+    return handle
+
 
 def snapshot_basename(prefix, when, revision):
     """``<prefix>-20261121T210000Z-r<revision>.db``; ``when`` is an aware datetime (converted to UTC)."""

@@ -22,6 +22,8 @@ author:
   - etcdkit maintainers (@etcdkit)
 extends_documentation_fragment:
   - etcdkit.etcd.connection
+  - etcdkit.etcd.attributes
+  - etcdkit.etcd.attributes.action_group
 options:
   state:
     description:
@@ -41,6 +43,7 @@ options:
       - The etcd default is 2 GiB.
     type: int
     default: 2147483648
+    aliases: [quota_bytes]
   max_quota_usage:
     description:
       - Highest database size, in percent of O(quota_backend_bytes), at which a C(NOSPACE) alarm may be disarmed.
@@ -55,10 +58,9 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports which alarms would be disarmed.
+    details: Reports which alarms would be disarmed.
   diff_mode:
     support: none
-    description: Not supported.
 '''
 
 EXAMPLES = r'''
@@ -106,9 +108,18 @@ quota_usage:
   sample: 12.5
 '''
 
-from ansible_collections.etcdkit.etcd.plugins.module_utils._client import EtcdError, format_id
 from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import alarm_plan, cluster_view
+from ansible_collections.etcdkit.etcd.plugins.module_utils._defrag_rules import DEFAULT_QUOTA_BYTES
 from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import EtcdModule
+from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import format_id
+
+ARGUMENT_SPEC = dict(
+    state=dict(type='str', default='listed', choices=['listed', 'disarmed']),
+    alarm=dict(type='str', default='ALL', choices=['NOSPACE', 'CORRUPT', 'ALL']),
+    quota_backend_bytes=dict(type='int', default=DEFAULT_QUOTA_BYTES, aliases=['quota_bytes']),
+    max_quota_usage=dict(type='float', default=80),
+    force=dict(type='bool', default=False),
+)
 
 
 def _public(alarms):
@@ -117,52 +128,35 @@ def _public(alarms):
 
 def run(module):
     p = module.params
+    if p['quota_backend_bytes'] <= 0:
+        module.fail('quota_backend_bytes must be a positive number of bytes (etcd default %d).' % DEFAULT_QUOTA_BYTES)
+    if not 0 < p['max_quota_usage'] <= 100:
+        module.fail('max_quota_usage is a percentage: give a number above 0 and at most 100.')
     client = module.client
     alarms = client.alarm_list()
-    result = dict(changed=False, alarms=_public(alarms), disarmed=[])
+    module.result.update(alarms=_public(alarms), disarmed=[])
     if p['state'] == 'listed':
-        return result
+        return
     view = cluster_view(client)
     sizes = dict((m['id'], (view['status'].get(m['id']) or {}).get('db_size')) for m in view['members'])
     to_disarm, refusals, usage = alarm_plan(alarms, p['alarm'], sizes, p['quota_backend_bytes'],
                                             p['max_quota_usage'], p['force'])
-    result['quota_usage'] = round(usage, 2) if usage is not None else None
+    module.result['quota_usage'] = round(usage, 2) if usage is not None else None
     if refusals:
-        module.fail_json(msg='Not disarming: %s.' % '; '.join(refusals), **result)
+        module.fail('Not disarming: %s.' % '; '.join(refusals))
     if not to_disarm:
-        return result
-    result['changed'] = True
-    result['disarmed'] = _public(to_disarm)
+        return
     remaining = [a for a in alarms if a not in to_disarm]
     if not module.check_mode:
         for a in to_disarm:
             client.alarm_disarm(a['member_id'], a['alarm'])
+            module.result['changed'] = True
         remaining = client.alarm_list()
-    result['alarms'] = _public(remaining)
-    return result
+    module.result.update(changed=True, disarmed=_public(to_disarm), alarms=_public(remaining))
 
 
 def main():
-    module = EtcdModule(
-        argument_spec=dict(
-            state=dict(type='str', default='listed', choices=['listed', 'disarmed']),
-            alarm=dict(type='str', default='ALL', choices=['NOSPACE', 'CORRUPT', 'ALL']),
-            quota_backend_bytes=dict(type='int', default=2147483648),
-            max_quota_usage=dict(type='float', default=80),
-            force=dict(type='bool', default=False),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    if p['quota_backend_bytes'] <= 0:
-        module.fail_json(msg='quota_backend_bytes must be a positive number of bytes (etcd default 2147483648).')
-    if not 0 < p['max_quota_usage'] <= 100:
-        module.fail_json(msg='max_quota_usage is a percentage: give a number above 0 and at most 100.')
-    try:
-        result = run(module)
-    except EtcdError as err:
-        module.fail_etcd(err)
-    module.exit_json(**result)
+    EtcdModule.execute(run, argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
 
 
 if __name__ == '__main__':

@@ -9,26 +9,43 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 module: etcd_info
-short_description: Report etcd cluster members, per-endpoint health and status, alarms and quorum
+short_description: Report etcd cluster members, per-endpoint health and status, alarms and quorum; the health gate
 version_added: 0.1.0
 description:
   - Reads the member list, the status and health of every endpoint, the active alarms and the leader of an etcd
     v3 cluster through its JSON gateway, and computes whether the voting members have a healthy quorum.
-  - Read-only. With O(fail_on_unhealthy=true) the module is a gate that fails with the precise reasons when the
-    cluster is not fully healthy.
+  - Read-only. With O(fail_on_unhealthy=true) the module is the health gate of the collection's roles - it fails
+    with the precise reasons (RV(problems)) when the cluster is not fully healthy, optionally after waiting up to
+    O(wait_timeout) for it to become healthy.
   - Needs only the Python standard library on the target.
 author:
   - etcdkit maintainers (@etcdkit)
 extends_documentation_fragment:
   - etcdkit.etcd.connection
+  - etcdkit.etcd.attributes
+  - etcdkit.etcd.attributes.action_group
 options:
   fail_on_unhealthy:
     description:
-      - Fail when any member is unhealthy or unreachable, when the members disagree on the leader or there is none,
-        when an alarm is active or when the voting members have no healthy quorum. The failure result still holds
-        all the information.
+      - Fail unless the cluster is fully healthy - every member reachable and healthy (a member that was added and
+        has not started counts as unhealthy), exactly one leader that all members agree on, a healthy quorum of
+        the voting members, no active alarm, every endpoint in this cluster, and the applied raft indexes of the
+        members at most O(max_raft_index_spread) apart. The failure result still holds all the information.
     type: bool
     default: false
+  wait_timeout:
+    description:
+      - With O(fail_on_unhealthy=true), seconds to keep looking (about once a second) until the cluster is healthy
+        before failing. V(0) looks once.
+      - Useful right after a member restarted or joined, while it catches up.
+    type: float
+    default: 0
+  max_raft_index_spread:
+    description:
+      - Largest allowed difference between the applied raft indexes of the members (a member this far behind has
+        not caught up). Part of the health gate of O(fail_on_unhealthy).
+    type: int
+    default: 1000
   probe_members:
     description:
       - Also ask the client URLs of members that are not reached through O(endpoints), so that every member's
@@ -38,10 +55,9 @@ options:
 attributes:
   check_mode:
     support: full
-    description: The module never changes anything.
+    details: The module never changes anything.
   diff_mode:
     support: none
-    description: Not supported (nothing is changed).
 notes:
   - Member and cluster ids are returned as 16-digit hexadecimal strings, as C(etcdctl) prints them.
 '''
@@ -60,6 +76,14 @@ EXAMPLES = r'''
     password: "{{ etcd_root_password }}"
     fail_on_unhealthy: true
 
+- name: Gate after a restart - wait up to 2 minutes for every member to be healthy and caught up
+  etcdkit.etcd.etcd_info:
+    endpoints: https://10.0.0.11:2379
+    ca_cert: /etc/etcd/pki/ca.crt
+    fail_on_unhealthy: true
+    wait_timeout: 120
+    max_raft_index_spread: 100
+
 - name: Connection options once for all etcd modules
   module_defaults:
     group/etcdkit.etcd.etcd:
@@ -77,7 +101,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 cluster_id:
-  description: Cluster id (hex).
+  description: Cluster id (hex); null when no member could list the members.
   returned: success
   type: str
   sample: "cdf818194e3a8c32"
@@ -87,7 +111,10 @@ leader_id:
   type: str
   sample: "8e9e05c52164694d"
 members:
-  description: Members of the cluster.
+  description:
+    - Members of the cluster.
+    - Empty when no member could list them (then RV(problems) says why); etcd 3.5.28 and newer with auth on
+      answer no member list without a leader.
   returned: success
   type: list
   elements: dict
@@ -212,91 +239,58 @@ quorum:
       description: Whether O(fail_on_unhealthy) would consider the quorum healthy (healthy_voting >= required).
       type: bool
       sample: true
+raft_index_spread:
+  description: Largest minus smallest applied raft index over the members that answered.
+  returned: success
+  type: int
+  sample: 0
 problems:
-  description: Every reason the cluster is not fully healthy; empty when it is.
+  description: Every reason the cluster is not fully healthy (the health gate of O(fail_on_unhealthy)); empty when it is.
   returned: success
   type: list
   elements: str
   sample: ["member 8e9e05c52164694d (etcd3) is unhealthy: Cannot connect to etcd endpoint https://10.0.0.13:2379"]
 '''
 
-from ansible_collections.etcdkit.etcd.plugins.module_utils._client import EtcdError, format_id
 from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import (
-    cluster_view,
+    index_spread,
     public_endpoint,
     public_member,
+    wait_for_gate,
 )
 from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import EtcdModule
+from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import format_id
+
+ARGUMENT_SPEC = dict(
+    fail_on_unhealthy=dict(type='bool', default=False),
+    wait_timeout=dict(type='float', default=0),
+    max_raft_index_spread=dict(type='int', default=1000),
+    probe_members=dict(type='bool', default=True),
+)
 
 
-def gather(client, probe_members):
-    view = cluster_view(client, probe_members=probe_members)
-    problems = []
-    alarms = []
-    try:
-        alarms = client.alarm_list()
-    except EtcdError as err:
-        problems.append('alarms could not be read: %s' % err.message)
-    members = [public_member(m, view['health']) for m in view['members']]
-    for m in view['members']:
-        if view['health'].get(m['id']):
-            continue
-        probe = view['status'].get(m['id'])
-        if probe is not None:
-            why = probe.get('error') or 'unhealthy'
-        elif not m.get('name'):
-            why = 'added but not started yet'
-        else:
-            tried = [p for p in view['endpoints'] if p['endpoint'] in
-                     [u.rstrip('/') for u in m.get('client_urls') or []]]
-            why = '; '.join(p['error'] for p in tried if p.get('error')) or 'no endpoint of this member answered'
-        problems.append('member %s (%s) is unhealthy: %s' % (format_id(m['id']), m.get('name') or 'unstarted', why))
-    member_ids = set(m['id'] for m in view['members'])
-    for p in view['endpoints']:
-        if p.get('member_id') is None and p.get('error'):
-            if not any(p['endpoint'] in (m.get('client_urls') or []) for m in view['members']):
-                problems.append('endpoint %s: %s' % (p['endpoint'], p['error']))
-        elif p.get('member_id') and p['member_id'] not in member_ids:
-            problems.append('endpoint %s belongs to member %s which is not in the member list (cluster %s)'
-                            % (p['endpoint'], format_id(p['member_id']), format_id(p.get('cluster_id'))))
-        elif p.get('cluster_id') and p['cluster_id'] != view['cluster_id']:
-            problems.append('endpoint %s is in cluster %s, not %s' % (p['endpoint'], format_id(p['cluster_id']),
-                                                                      format_id(view['cluster_id'])))
-    if not view['leader_id']:
-        problems.append('no member knows a leader')
-    elif len(view['leaders']) > 1:
-        problems.append('members disagree on the leader: %s' % ', '.join(format_id(x) for x in view['leaders']))
-    for a in alarms:
-        problems.append('alarm %s is active on member %s' % (a['alarm'], format_id(a['member_id'])))
-    q = view['quorum']
-    if not q['ok']:
-        problems.append('no healthy quorum: %d of %d voting members healthy, %d needed'
-                        % (q['healthy_voting'], q['voting'], q['required']))
-    return dict(
+def run(module):
+    p = module.params
+    module.require_non_negative('wait_timeout', 'max_raft_index_spread')
+    wait = p['wait_timeout'] if p['fail_on_unhealthy'] else 0
+    view, alarms, problems = wait_for_gate(module.client, wait, max_raft_index_spread=p['max_raft_index_spread'],
+                                           probe_members=p['probe_members'])
+    module.result.update(
         cluster_id=format_id(view['cluster_id']),
         leader_id=format_id(view['leader_id']) if view['leader_id'] else None,
-        members=members,
-        endpoints=[public_endpoint(p) for p in view['endpoints']],
+        members=[public_member(m, view['health']) for m in view['members']],
+        endpoints=[public_endpoint(x) for x in view['endpoints']],
         alarms=[dict(member_id=format_id(a['member_id']), alarm=a['alarm']) for a in alarms],
-        quorum=q,
+        quorum=view['quorum'],
+        raft_index_spread=index_spread(list(view['status'].values())),
         problems=problems,
     )
+    if p['fail_on_unhealthy'] and problems:
+        module.fail('etcd cluster is not healthy%s: %s' % (' after %ss' % wait if wait else '', '; '.join(problems)))
 
 
 def main():
-    module = EtcdModule(
-        argument_spec=dict(
-            fail_on_unhealthy=dict(type='bool', default=False),
-            probe_members=dict(type='bool', default=True),
-        ),
-        supports_check_mode=True,
-    )
-    client = module.client
-    result = module.run(lambda: gather(client, module.params['probe_members']))
-    result['changed'] = False
-    if module.params['fail_on_unhealthy'] and result['problems']:
-        module.fail_json(msg='etcd cluster is not healthy: %s' % '; '.join(result['problems']), **result)
-    module.exit_json(**result)
+    EtcdModule.execute(run, argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
 
 
 if __name__ == '__main__':

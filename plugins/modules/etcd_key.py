@@ -20,6 +20,8 @@ author:
   - etcdkit maintainers (@etcdkit)
 extends_documentation_fragment:
   - etcdkit.etcd.connection
+  - etcdkit.etcd.attributes
+  - etcdkit.etcd.attributes.action_group
 options:
   key:
     description:
@@ -44,10 +46,9 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports what would be set or deleted without changing etcd.
   diff_mode:
     support: full
-    description: Shows the old and the new value, or the deleted keys and values.
+    details: Shows the value before and after.
 '''
 
 EXAMPLES = r'''
@@ -96,104 +97,91 @@ deleted:
   sample: ["/tmp/a", "/tmp/b"]
 '''
 
-from ansible_collections.etcdkit.etcd.plugins.module_utils._client import b64, EtcdError, to_int
 from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import EtcdModule
 
+ARGUMENT_SPEC = dict(
+    key=dict(type='str', required=True, no_log=False),
+    value=dict(type='str'),
+    state=dict(type='str', default='present', choices=['present', 'absent']),
+    prefix=dict(type='bool', default=False),
+)
+# a compare-and-swap that loses this many times in a row means another writer keeps changing the key
+ATTEMPTS = 3
 
-def _put_if_unchanged(client, key, value, seen):
-    """Put only if the key is as we read it (mod_revision, or absent). Returns (ok, revision)."""
-    if seen is None:
-        compare = [{'key': b64(key), 'target': 'CREATE', 'result': 'EQUAL', 'create_revision': '0'}]
-    else:
-        compare = [{'key': b64(key), 'target': 'MOD', 'result': 'EQUAL', 'mod_revision': str(seen['mod_revision'])}]
-    raw = client.txn(compare, [{'request_put': {'key': b64(key), 'value': b64(value)}}])
-    return bool(raw.get('succeeded')), to_int((raw.get('header') or {}).get('revision'))
+
+def check_params(module):
+    p = module.params
+    if p['key'] == '':
+        module.fail('key must not be empty (an empty prefix would select every key in etcd).')
+    if p['prefix'] and p['state'] == 'present':
+        module.fail('prefix=true only works with state=absent; set one key at a time with state=present.')
+    if p['state'] == 'absent' and p['value'] is not None:
+        module.fail('value is only used with state=present; remove it or set state=present.')
 
 
-def _delete_if_unchanged(client, key, seen):
-    compare = [{'key': b64(key), 'target': 'MOD', 'result': 'EQUAL', 'mod_revision': str(seen['mod_revision'])}]
-    raw = client.txn(compare, [{'request_delete_range': {'key': b64(key)}}])
-    return bool(raw.get('succeeded')), to_int((raw.get('header') or {}).get('revision'))
+def set_value(module, client, key, value):
+    for dummy in range(ATTEMPTS):
+        res = client.range(key)
+        seen = res['kvs'][0] if res['kvs'] else None
+        before = seen['value'] if seen else None
+        module.result.update(prev_value=before, value=value, revision=res['revision'])
+        if seen is not None and seen['value_bytes'] == value.encode('utf-8'):
+            module.result['value'] = before
+            return
+        if module._diff:
+            module.result['diff'] = dict(before_header=key, after_header=key,
+                                         before='' if before is None else before + '\n', after=value + '\n')
+        if module.check_mode:
+            module.result['changed'] = True
+            return
+        ok, revision = client.put_if_unchanged(key, value, seen['mod_revision'] if seen else 0)
+        if ok:
+            module.result.update(changed=True, revision=revision)
+            return
+    module.fail('key %s kept changing while it was being set; another writer is updating it' % key)
+
+
+def delete(module, client, key, prefix):
+    for dummy in range(ATTEMPTS):
+        res = client.range(key, prefix=prefix)
+        kvs = res['kvs']
+        module.result.update(revision=res['revision'], deleted=[kv['key'] for kv in kvs])
+        if not prefix:
+            module.result['prev_value'] = kvs[0]['value'] if kvs else None
+        if not kvs:
+            return
+        if module._diff:
+            module.result['diff'] = dict(before_header=key, after_header=key,
+                                         before=''.join('%s=%s\n' % (kv['key'], kv['value']) for kv in kvs),
+                                         after='')
+        if module.check_mode:
+            module.result['changed'] = True
+            return
+        if prefix:
+            deleted = client.delete(key, prefix=True, prev_kv=True)
+            module.result.update(deleted=[kv['key'] for kv in deleted['prev_kvs']], revision=deleted['revision'],
+                                 changed=deleted['deleted'] > 0)
+            return
+        ok, revision = client.delete_if_unchanged(key, kvs[0]['mod_revision'])
+        if ok:
+            module.result.update(changed=True, revision=revision)
+            return
+    module.fail('key %s kept changing while it was being deleted; another writer is updating it' % key)
 
 
 def run(module):
     p = module.params
-    key, value, state, prefix = p['key'], p['value'], p['state'], p['prefix']
-    client = module.client
-    result = dict(changed=False, key=key)
-    if state == 'present':
-        for attempt in range(3):
-            res = client.range(key)
-            seen = res['kvs'][0] if res['kvs'] else None
-            before = seen['value'] if seen else None
-            result.update(prev_value=before, value=value, revision=res['revision'])
-            if seen is not None and seen['value_bytes'] == value.encode('utf-8'):
-                result['value'] = before
-                return result
-            result['changed'] = True
-            if module._diff:
-                result['diff'] = dict(before_header=key, after_header=key,
-                                      before='' if before is None else before + '\n', after=value + '\n')
-            if module.check_mode:
-                return result
-            ok, revision = _put_if_unchanged(client, key, value, seen)
-            if ok:
-                result['revision'] = revision
-                return result
-        module.fail_json(msg='key %s kept changing while it was being set; another writer is updating it' % key,
-                         changed=False, key=key)
-    # absent
-    for attempt in range(3):
-        res = client.range(key, prefix=prefix)
-        kvs = res['kvs']
-        result.update(revision=res['revision'], deleted=[kv['key'] for kv in kvs])
-        if not prefix:
-            result['prev_value'] = kvs[0]['value'] if kvs else None
-        if not kvs:
-            return result
-        result['changed'] = True
-        if module._diff:
-            result['diff'] = dict(before_header=key, after_header=key,
-                                  before=''.join('%s=%s\n' % (kv['key'], kv['value']) for kv in kvs), after='')
-        if module.check_mode:
-            return result
-        if prefix:
-            deleted = client.delete(key, prefix=True, prev_kv=True)
-            result['deleted'] = [kv['key'] for kv in deleted['prev_kvs']]
-            result['revision'] = deleted['revision']
-            result['changed'] = deleted['deleted'] > 0
-            return result
-        ok, revision = _delete_if_unchanged(client, key, kvs[0])
-        if ok:
-            result['revision'] = revision
-            return result
-    module.fail_json(msg='key %s kept changing while it was being deleted; another writer is updating it' % key,
-                     changed=False, key=key)
+    check_params(module)
+    module.result['key'] = p['key']
+    if p['state'] == 'present':
+        set_value(module, module.client, p['key'], p['value'])
+    else:
+        delete(module, module.client, p['key'], p['prefix'])
 
 
 def main():
-    module = EtcdModule(
-        argument_spec=dict(
-            key=dict(type='str', required=True, no_log=False),
-            value=dict(type='str'),
-            state=dict(type='str', default='present', choices=['present', 'absent']),
-            prefix=dict(type='bool', default=False),
-        ),
-        required_if=[('state', 'present', ('value',))],
-        supports_check_mode=True,
-    )
-    p = module.params
-    if p['key'] == '':
-        module.fail_json(msg='key must not be empty (an empty prefix would select every key in etcd).')
-    if p['prefix'] and p['state'] == 'present':
-        module.fail_json(msg='prefix=true only works with state=absent; set one key at a time with state=present.')
-    if p['state'] == 'absent' and p['value'] is not None:
-        module.fail_json(msg='value is only used with state=present; remove it or set state=present.')
-    try:
-        result = run(module)
-    except EtcdError as err:
-        module.fail_etcd(err, key=p['key'])
-    module.exit_json(**result)
+    EtcdModule.execute(run, argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
+                       required_if=[('state', 'present', ('value',))])
 
 
 if __name__ == '__main__':

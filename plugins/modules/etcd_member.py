@@ -23,6 +23,8 @@ author:
   - etcdkit maintainers (@etcdkit)
 extends_documentation_fragment:
   - etcdkit.etcd.connection
+  - etcdkit.etcd.attributes
+  - etcdkit.etcd.attributes.action_group
 options:
   name:
     description:
@@ -65,7 +67,7 @@ options:
       - Seconds to wait for a learner to catch up before promoting it.
       - Also how long an addition or removal is retried while etcd refuses it as C(unhealthy cluster) (its strict
         reconfiguration check wants all members connected for 5 seconds, e.g. right after a member restarted).
-    type: int
+    type: float
     default: 120
   force:
     description:
@@ -75,10 +77,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports the operation that would be done (add, promote, remove) without changing the membership.
+    details: Reports the operation that would be done (add, promote, remove) without changing the membership.
   diff_mode:
     support: full
-    description: Shows the member before and after.
+    details: Shows the member before and after.
 notes:
   - Membership changes need the C(root) role when authentication is enabled.
 '''
@@ -169,265 +171,95 @@ quorum:
   sample: {"voting": 3, "healthy_voting": 3, "required": 2, "ok": true}
 '''
 
-import time
-
-from ansible_collections.etcdkit.etcd.plugins.module_utils._client import EtcdError, format_id, normalize_endpoint
-from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import (
-    cluster_view,
-    match_member,
-    public_member,
-    removal_check,
+from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import cluster_view, match_member, public_member
+from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import DEFAULT_WAIT_TIMEOUT, EtcdModule
+from ansible_collections.etcdkit.etcd.plugins.module_utils._membership import (
+    add_learner,
+    describe,
+    initial_cluster,
+    promote_learner,
+    remove_member,
 )
-from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import EtcdModule
+
+ARGUMENT_SPEC = dict(
+    name=dict(type='str'),
+    peer_urls=dict(type='list', elements='str'),
+    state=dict(type='str', default='present', choices=['present', 'absent']),
+    learner=dict(type='bool', default=False),
+    promote=dict(type='bool', default=False),
+    wait_timeout=dict(type='float', default=DEFAULT_WAIT_TIMEOUT),
+    force=dict(type='bool', default=False),
+)
 
 
-def _describe(member):
-    return '%s (%s)' % (format_id(member['id']), member.get('name') or 'unstarted')
-
-
-def _initial_cluster(members, name, peer_urls, member_id):
-    parts = []
-    for m in members:
-        if member_id is not None and m['id'] == member_id:
-            continue
-        for url in m['peer_urls']:
-            parts.append('%s=%s' % (m.get('name') or '', url))
-    for url in peer_urls:
-        parts.append('%s=%s' % (name, url))
-    return ','.join(parts)
-
-
-def _find_leader(client, members):
-    """Return ``(endpoint, status)`` of the leader, asked at a configured endpoint or at the leader's advertised
-    client URLs; ``(None, None)`` when no reachable member is the leader (a follower's status names the leader id
-    in ``leader_id`` of the second value then, if one answered)."""
-    known = None
-    for ep in client.endpoints:
-        try:
-            st = client.status(ep)
-        except EtcdError:
-            continue
-        if st['is_leader']:
-            return ep, st
-        known = known or (st if st['leader_id'] else None)
-    if known:
-        for m in members:
-            if m['id'] != known['leader_id']:
-                continue
-            for url in m.get('client_urls') or []:
-                if normalize_endpoint(url) in client.endpoints:
-                    continue
-                try:
-                    st = client.status(url)
-                except EtcdError:
-                    continue
-                if st['is_leader']:
-                    return normalize_endpoint(url), st
-    return None, known
-
-
-def _learner_state(client, member, leader):
-    """What the operator needs to know about a learner that could not be promoted (dict + sentence)."""
-    state = dict(id=format_id(member['id']), name=member.get('name') or '', started=bool(member.get('name')),
-                 client_urls=list(member.get('client_urls') or []), raft_index=None, raft_applied_index=None,
-                 status_error=None, leader_id=None, leader_endpoint=None, leader_raft_index=None)
-    if leader and leader.get('is_leader'):
-        state.update(leader_id=format_id(leader['member_id']), leader_endpoint=leader['endpoint'],
-                     leader_raft_index=leader['raft_index'])
-    if not state['started']:
-        return state, ('it has not started yet (no name in the member list: it never connected to the cluster; '
-                       'start it with --initial-cluster-state existing and the initial_cluster of the add)')
-    errors = []
-    for url in state['client_urls']:
-        try:
-            st = client.status(url)
-        except EtcdError as err:
-            errors.append(err.message)
-            continue
-        state.update(raft_index=st['raft_index'], raft_applied_index=st['raft_applied_index'])
-        text = 'it is running (%s): raft index %d, applied %d' % (url, st['raft_index'], st['raft_applied_index'])
-        if state['leader_raft_index'] is not None:
-            text += ", the leader's raft index is %d" % state['leader_raft_index']
-        return state, text
-    state['status_error'] = '; '.join(errors) or 'it advertises no client URL'
-    return state, ('it has started (it is named %s) but its status cannot be read from here: %s'
-                   % (state['name'], state['status_error']))
-
-
-def _reconfigure(module, func):
-    """Run a membership change, retrying until wait_timeout while etcd refuses it with "unhealthy cluster": its
-    strict reconfiguration check wants every member connected for 5 s, so the refusal is transient right after
-    a member (re)started, and certainly nothing was changed."""
-    deadline = time.time() + module.params['wait_timeout']
-    while True:
-        try:
-            return func()
-        except EtcdError as err:
-            if err.kind != 'unavailable' or 'unhealthy cluster' not in (err.server_message or '') \
-                    or time.time() >= deadline:
-                raise
-        time.sleep(min(0.5, max(0.0, deadline - time.time())))
-
-
-# etcd's answers while a learner may still become promotable (not in sync yet, leader change, overload)
-_PROMOTE_RETRY_KINDS = ('precondition', 'unavailable', 'timeout', 'no_leader', 'unreachable', 'all_failed')
-
-
-def _promote(module, client, member):
-    """Promote the learner, sending the request to the leader; retry until wait_timeout."""
-    wait = module.params['wait_timeout']
-    deadline = time.time() + wait
-    last = last_endpoint = leader = None
-    attempts = 0
-    members = [member]
-    while True:
-        members = client.member_list()['members'] or members
-        current = [m for m in members if m['id'] == member['id']]
-        if not current:
-            module.fail_json(msg='Learner %s was removed from the cluster while waiting to promote it.'
-                                 % _describe(member), changed=False)
-        member = current[0]
-        if not member['is_learner']:
-            # promoted meanwhile (e.g. an earlier attempt whose answer timed out)
-            return members
-        endpoint, leader = _find_leader(client, members)
-        attempts += 1
-        try:
-            return client.member_promote(member['id'], endpoint=endpoint)
-        except EtcdError as err:
-            to_follower = endpoint is None and 'user name is empty' in (err.server_message or '')
-            if err.kind not in _PROMOTE_RETRY_KINDS and not to_follower:
-                raise
-            last, last_endpoint = err, endpoint
-        if time.time() >= deadline:
-            break
-        time.sleep(min(1.0, max(0.0, deadline - time.time())))
-
-    state, text = _learner_state(client, member, leader)
-    if last_endpoint:
-        where = 'the leader %s' % last_endpoint
-        hint = ('Make sure the member is running with --initial-cluster-state existing and has caught up with the '
-                'leader, or raise wait_timeout.')
-    else:
-        where = 'the configured endpoints (no reachable member was the leader)'
-        hint = ('etcd 3.5 forwards a promotion sent to a follower to the leader without the credentials, which '
-                'fails when authentication is enabled (etcd-io/etcd#14070): include the leader\'s client URL in '
-                'endpoints. Also make sure the member is running with --initial-cluster-state existing and has '
-                'caught up with the leader, or raise wait_timeout.')
-    module.fail_json(
-        msg='Learner %s could not be promoted within wait_timeout=%ss (%d attempts): etcd answered "%s" from %s; '
-            '%s. %s' % (_describe(member), wait, attempts, last.server_message or last.message, where, text, hint),
-        changed=False, learner=state, error=last.to_dict())
-
-
-def run(module):
-    p = module.params
-    client = module.client
-    view = cluster_view(client)
-    members = view['members']
-    healthy = set(k for k, v in view['health'].items() if v)
-    member, conflict = match_member(members, p['name'], p['peer_urls'])
-    if conflict:
-        module.fail_json(msg='Cannot tell which member is meant: %s.' % conflict, changed=False,
-                         members=[public_member(m) for m in members])
-    result = dict(changed=False, operation='none', quorum=view['quorum'])
-    before = public_member(member) if member else None
-    warnings = []
-
-    if p['state'] == 'present':
-        if member is None:
-            result.update(changed=True, operation='added')
-            if module.check_mode:
-                new = dict(id=None, name='', peer_urls=list(p['peer_urls']), client_urls=[],
-                           is_learner=p['learner'])
-                result['member'] = new
-                result['members'] = [public_member(m) for m in members] + [new]
-                new_id = None
-            else:
-                added = _reconfigure(module, lambda: client.member_add(p['peer_urls'], is_learner=p['learner']))
-                member = added['member']
-                members = added['members'] or client.member_list()['members']
-                new_id = member['id']
-            if p['promote'] and p['learner']:
-                warnings.append('the learner was just added and is not promoted: start it, then run again with '
-                                'promote=true')
-            result['initial_cluster'] = _initial_cluster(members, p['name'], p['peer_urls'], new_id)
-        else:
-            if member['is_learner'] and p['promote']:
-                result.update(changed=True, operation='promoted')
-                if module.check_mode:
-                    member = dict(member, is_learner=False)
-                    members = [member if m['id'] == member['id'] else m for m in members]
-                else:
-                    members = _promote(module, client, member) or client.member_list()['members']
-                    member = [m for m in members if m['id'] == member['id']][0]
-            elif not member['is_learner'] and p['learner'] and not p['promote']:
-                warnings.append('member %s is a voting member; learner=true only applies when adding'
-                                % _describe(member))
-            elif member['is_learner'] and not p['promote'] and not p['learner']:
-                warnings.append('member %s is a learner; set promote=true to make it a voting member'
-                                % _describe(member))
-            result['initial_cluster'] = _initial_cluster(members, p['name'], p['peer_urls'], member['id'])
-    else:
-        if member is not None:
-            reason = removal_check(members, healthy, member['id'])
-            if reason and not p['force']:
-                module.fail_json(msg='Refusing to remove member %s: %s. Bring the unhealthy members back first, or '
-                                     'set force=true if you accept losing quorum.' % (_describe(member), reason),
-                                 changed=False, quorum=view['quorum'],
-                                 members=[public_member(m, view['health']) for m in members])
-            if reason:
-                warnings.append('removing member %s although %s (force=true)' % (_describe(member), reason))
-            result.update(changed=True, operation='removed')
-            if module.check_mode:
-                members = [m for m in members if m['id'] != member['id']]
-            else:
-                members = (_reconfigure(module, lambda: client.member_remove(member['id']))
-                           or client.member_list()['members'])
-            member = None
-
-    for w in warnings:
-        module.warn(w)
-    if 'member' not in result:
-        result['member'] = public_member(member) if member else None
-    if 'members' not in result:
-        result['members'] = [public_member(m) for m in members]
-    if module._diff:
-        result['diff'] = dict(before=before or {}, after=result['member'] or {})
-    return result
-
-
-def main():
-    module = EtcdModule(
-        argument_spec=dict(
-            name=dict(type='str'),
-            peer_urls=dict(type='list', elements='str'),
-            state=dict(type='str', default='present', choices=['present', 'absent']),
-            learner=dict(type='bool', default=False),
-            promote=dict(type='bool', default=False),
-            wait_timeout=dict(type='int', default=120),
-            force=dict(type='bool', default=False),
-        ),
-        required_if=[('state', 'present', ('name', 'peer_urls'))],
-        required_one_of=[('name', 'peer_urls')],
-        supports_check_mode=True,
-    )
+def check_params(module):
     p = module.params
     if p['peer_urls'] is not None:
         bad = [u for u in p['peer_urls'] if not (u.startswith('http://') or u.startswith('https://'))
                or len(u.split('://', 1)[1].strip('/')) == 0]
         if bad or not p['peer_urls']:
-            module.fail_json(msg='peer_urls must be a non-empty list of URLs like https://10.0.0.14:2380; got %s.'
-                             % (bad or p['peer_urls']))
+            module.fail('peer_urls must be a non-empty list of URLs like https://10.0.0.14:2380; got %s.'
+                        % (bad or p['peer_urls']))
     if p['name'] is not None and not p['name'].strip():
-        module.fail_json(msg='name must not be empty.')
-    if p['wait_timeout'] < 0:
-        module.fail_json(msg='wait_timeout must be 0 or more seconds.')
-    try:
-        result = run(module)
-    except EtcdError as err:
-        module.fail_etcd(err)
-    module.exit_json(**result)
+        module.fail('name must not be empty.')
+    module.require_non_negative('wait_timeout')
+
+
+def present(module, client, members, member):
+    p = module.params
+    if member is None:
+        res = add_learner(client, p['name'], p['peer_urls'], learner=p['learner'], wait_timeout=p['wait_timeout'],
+                          check_mode=module.check_mode, members=members)
+        module.result.update(changed=True, operation='added', initial_cluster=res['initial_cluster'])
+        if p['promote'] and p['learner']:
+            module.warn('the learner was just added and is not promoted: start it, then run again with promote=true')
+        return res['member'], res['members']
+    if member['is_learner'] and p['promote']:
+        if module.check_mode:
+            member = dict(member, is_learner=False)
+            members = [member if m['id'] == member['id'] else m for m in members]
+        else:
+            dummy, members = promote_learner(client, member['id'], p['wait_timeout'])
+            member = [m for m in members if m['id'] == member['id']][0]
+        module.result.update(changed=True, operation='promoted')
+    elif not member['is_learner'] and p['learner'] and not p['promote']:
+        module.warn('member %s is a voting member; learner=true only applies when adding' % describe(member))
+    elif member['is_learner'] and not p['promote'] and not p['learner']:
+        module.warn('member %s is a learner; set promote=true to make it a voting member' % describe(member))
+    module.result['initial_cluster'] = initial_cluster(members, p['name'], p['peer_urls'], member['id'])
+    return member, members
+
+
+def run(module):
+    p = module.params
+    check_params(module)
+    client = module.client
+    view = cluster_view(client)
+    members = view['members']
+    member, conflict = match_member(members, p['name'], p['peer_urls'])
+    if conflict:
+        module.fail('Cannot tell which member is meant: %s.' % conflict, members=[public_member(m) for m in members])
+    module.result.update(operation='none', quorum=view['quorum'])
+    before = public_member(member) if member else None
+    if p['state'] == 'present':
+        member, members = present(module, client, members, member)
+    elif member is not None:
+        res = remove_member(client, member['id'], force=p['force'], wait_timeout=p['wait_timeout'],
+                            check_mode=module.check_mode, view=view)
+        if res['warning']:
+            module.warn(res['warning'])
+        module.result.update(changed=True, operation='removed')
+        member, members = None, res['members']
+    after = public_member(member) if member else None
+    module.result.update(member=after, members=[public_member(m) for m in members])
+    if module._diff:
+        module.result['diff'] = dict(before=before or {}, after=after or {})
+
+
+def main():
+    EtcdModule.execute(run, argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
+                       required_if=[('state', 'present', ('name', 'peer_urls'))],
+                       required_one_of=[('name', 'peer_urls')])
 
 
 if __name__ == '__main__':

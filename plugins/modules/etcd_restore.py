@@ -13,10 +13,12 @@ short_description: Restore an etcd v3 snapshot into a member's data directory wi
 version_added: 0.1.0
 description:
   - Runs on the member host. Verifies the snapshot first - the SHA-256 trailer etcd appends to snapshots, the
-    C(sha256) of its metadata sidecar C(<snapshot>.json) when there is one (written by
-    M(etcdkit.etcd.etcd_snapshot)), and C(etcdutl snapshot status).
-  - Restores with C(etcdutl snapshot restore) into a temporary directory next to O(data_dir), then renames it into
-    place, so O(data_dir) is either untouched or completely restored.
+    C(sha256) of its metadata sidecar when there is one (C(<snapshot>.json) written by
+    M(etcdkit.etcd.etcd_snapshot), or C(<name>.json) next to C(<name>.db) written by the RAM-disk helper of the
+    C(etcdkit.etcd.ramdisk) role), and C(etcdutl snapshot status).
+  - Restores with C(etcdutl snapshot restore) into a temporary directory next to O(data_dir) (inside it when it
+    is a mount point such as a tmpfs), then renames it into place, so O(data_dir) is either untouched or
+    completely restored. etcd has no API for this; it is a file operation.
   - Records what was restored (snapshot sha256 and the restore parameters) in C(<data_dir>.etcdkit-restore.json),
     next to the data directory (etcd warns about unknown files inside its data directory on every start). When
     O(data_dir) already holds a restore of the same snapshot with the same parameters, nothing is done.
@@ -25,6 +27,8 @@ description:
   - Stop etcd before restoring; the module refuses to replace a data directory that a running process has open.
 author:
   - etcdkit maintainers (@etcdkit)
+extends_documentation_fragment:
+  - etcdkit.etcd.attributes
 options:
   snapshot:
     description:
@@ -59,10 +63,11 @@ options:
     description:
       - Add this to the revision of the restored store (C(--bump-revision)), so that watchers and caches notice
         the restore. Needs an etcdutl that supports it (etcd 3.5.8 or newer); the module fails otherwise.
+      - A value above 0 needs O(mark_compacted=true) (etcdutl refuses it otherwise).
     type: int
   mark_compacted:
     description:
-      - Mark the restored revision as compacted (C(--mark-compacted)); needs O(bump_revision).
+      - Mark the restored revision as compacted (C(--mark-compacted)); needs O(bump_revision) above 0.
     type: bool
     default: false
   skip_hash_check:
@@ -78,7 +83,11 @@ options:
     default: false
   etcdutl_path:
     description:
-      - Path of the C(etcdutl) binary. By default it is looked up on E(PATH) and in C(/usr/local/bin).
+      - Path of the C(etcdutl) binary.
+      - By default the cluster's own etcdutl is used - the one next to the C(etcd) binary of the systemd unit whose
+        C(--data-dir) (or C(data-dir) in its C(--config-file)) is O(data_dir), as installed by the
+        C(etcdkit.etcd.etcd) role - then C(etcdutl) on E(PATH), in C(/usr/local/bin), C(/usr/bin) and
+        C(/opt/etcd/bin), then the only C(/opt/etcd/*-current/etcdutl).
     type: path
   owner:
     description:
@@ -90,10 +99,8 @@ options:
     type: str
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - This module does not talk to etcd and takes no connection options; it is not part of the C(etcdkit.etcd.etcd)
@@ -158,246 +165,138 @@ marker:
 '''
 
 import datetime
-import json
+import grp
 import os
-import shutil
-import tempfile
+import pwd
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.etcdkit.etcd.plugins.module_utils import _snapstore as snapfiles
-from ansible_collections.etcdkit.etcd.plugins.module_utils._fsutil import fsync_dir, read_json, write_json_atomic
+from ansible_collections.etcdkit.etcd.plugins.module_utils import _restore as rs
+from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import EtcdModule
+from ansible_collections.etcdkit.etcd.plugins.module_utils import _fsutil as fs
+from ansible_collections.etcdkit.etcd.plugins.module_utils._snapstore import SnapshotFileError, verify_file
 
-MARKER_SUFFIX = '.etcdkit-restore.json'
+ARGUMENT_SPEC = dict(
+    snapshot=dict(type='path', required=True),
+    data_dir=dict(type='path', required=True),
+    name=dict(type='str'),
+    initial_cluster=dict(type='list', elements='str'),
+    initial_cluster_token=dict(type='str', no_log=False),
+    initial_advertise_peer_urls=dict(type='list', elements='str'),
+    bump_revision=dict(type='int'),
+    mark_compacted=dict(type='bool', default=False),
+    skip_hash_check=dict(type='bool', default=False),
+    force=dict(type='bool', default=False),
+    etcdutl_path=dict(type='path'),
+    owner=dict(type='str'),
+    group=dict(type='str'),
+)
 
 
-def open_by_processes(path):
-    """PIDs of processes with a file open below ``path`` (Linux /proc; empty elsewhere)."""
-    path = os.path.realpath(path)
-    pids = []
-    try:
-        proc_entries = os.listdir('/proc')
-    except OSError:
-        return pids
-    for pid in proc_entries:
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        fd_dir = os.path.join('/proc', pid, 'fd')
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            continue
-        for fd in fds:
+def locate_etcdutl(module, data_dir):
+    path = module.params['etcdutl_path']
+    if path:
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            module.fail('etcdutl_path %s is not an executable file.' % path)
+        return path
+    path, how = rs.find_etcdutl(data_dir)
+    if not path:
+        module.fail('etcdutl was not found: %s. Install etcd or set etcdutl_path.' % how)
+    return path
+
+
+def owner_ids(module):
+    """uid, gid (None: unchanged) of the owner and group options."""
+    p = module.params
+    ids = []
+    for value, lookup, what in ((p['owner'], lambda v: pwd.getpwnam(v).pw_uid, 'owner'),
+                                (p['group'], lambda v: grp.getgrnam(v).gr_gid, 'group')):
+        if value is None:
+            ids.append(None)
+        elif value.isdigit():
+            ids.append(int(value))
+        else:
             try:
-                target = os.readlink(os.path.join(fd_dir, fd))
-            except OSError:
-                continue
-            if target == path or target.startswith(path + os.sep):
-                pids.append(int(pid))
-                break
-    return pids
+                ids.append(lookup(value))
+            except KeyError:
+                module.fail('%s %s does not exist on the target.' % (what, value))
+    return ids
 
 
-def verify_snapshot(module, snapshot, skip_hash_check):
-    if not os.path.exists(snapshot):
-        module.fail_json(msg='Snapshot %s does not exist; nothing was changed.' % snapshot)
-    if not os.path.isfile(snapshot):
-        module.fail_json(msg='Snapshot %s is not a regular file; nothing was changed.' % snapshot)
+def verify(module, snapshot, params):
     try:
-        hasher = snapfiles.hash_file(snapshot)
-    except snapfiles.SnapshotFileError as exc:
-        module.fail_json(msg='Snapshot %s: %s; nothing was changed.' % (snapshot, exc))
-    if not skip_hash_check:
-        try:
-            hasher.check()
-        except snapfiles.SnapshotFileError as exc:
-            module.fail_json(msg='Snapshot %s is not usable: %s. Nothing was changed (skip_hash_check=true restores '
-                             'a db file without a trailer).' % (snapshot, exc))
-    sidecar, fmt, sidecar_path = snapfiles.read_sidecar(snapshot)
-    if fmt == 'invalid':
-        module.fail_json(msg='Metadata sidecar %s is not valid JSON; nothing was changed.' % sidecar_path)
-    if sidecar and sidecar.get('sha256') and sidecar['sha256'] != hasher.hexdigest():
-        module.fail_json(msg='Snapshot %s does not match its metadata sidecar %s (sha256 %s, expected %s): the file '
-                         'is corrupt or was replaced; nothing was changed.'
-                         % (snapshot, sidecar_path, hasher.hexdigest(), sidecar['sha256']))
-    return hasher
-
-
-def etcdutl_status(module, etcdutl, snapshot):
-    rc, out, err = module.run_command([etcdutl, 'snapshot', 'status', '-w', 'json', snapshot])
-    if rc != 0:
-        module.fail_json(msg='etcdutl snapshot status rejected %s: %s; nothing was changed.'
-                         % (snapshot, (err or out).strip()), rc=rc)
-    try:
-        status = json.loads(out)
-    except ValueError:
-        module.fail_json(msg='etcdutl snapshot status printed no JSON for %s: %s' % (snapshot, out.strip()))
-    return status
-
-
-def restore_args(p):
-    """The parameters that define the restored data (recorded in the marker)."""
-    initial_cluster = p['initial_cluster']
-    if initial_cluster:
-        initial_cluster = ','.join(x.strip() for x in initial_cluster if x and x.strip())
-    return dict(
-        name=p['name'], initial_cluster=initial_cluster or None,
-        initial_cluster_token=p['initial_cluster_token'],
-        initial_advertise_peer_urls=','.join(p['initial_advertise_peer_urls']) if p['initial_advertise_peer_urls'] else None,
-        bump_revision=p['bump_revision'], mark_compacted=p['mark_compacted'], skip_hash_check=p['skip_hash_check'],
-    )
-
-
-def build_command(etcdutl, snapshot, target, args):
-    cmd = [etcdutl, 'snapshot', 'restore', snapshot, '--data-dir', target]
-    for key, flag in (('name', '--name'), ('initial_cluster', '--initial-cluster'),
-                      ('initial_cluster_token', '--initial-cluster-token'),
-                      ('initial_advertise_peer_urls', '--initial-advertise-peer-urls')):
-        if args[key]:
-            cmd += [flag, args[key]]
-    if args['bump_revision'] is not None:
-        cmd += ['--bump-revision', str(args['bump_revision'])]
-    if args['mark_compacted']:
-        cmd.append('--mark-compacted')
-    if args['skip_hash_check']:
-        cmd.append('--skip-hash-check')
-    return cmd
-
-
-def dir_state(path):
-    """'missing', 'empty' or 'nonempty' (fails for a file)."""
-    if not os.path.lexists(path):
-        return 'missing'
-    if not os.path.isdir(path):
-        return 'file'
-    return 'nonempty' if os.listdir(path) else 'empty'
+        return verify_file(snapshot, check_trailer=not params['skip_hash_check'])
+    except SnapshotFileError as exc:
+        module.fail('Snapshot %s is not usable: %s. Nothing was changed (skip_hash_check=true restores a db file '
+                    'without a trailer).' % (snapshot, exc))
 
 
 def run(module):
     p = module.params
     snapshot = os.path.abspath(p['snapshot'])
     data_dir = os.path.abspath(p['data_dir']).rstrip(os.sep)
-    if p['bump_revision'] is not None and p['bump_revision'] < 0:
-        module.fail_json(msg='bump_revision must be >= 0, got %d.' % p['bump_revision'])
-    if p['mark_compacted'] and p['bump_revision'] is None:
-        module.fail_json(msg='mark_compacted needs bump_revision (etcdutl refuses it alone).')
+    params = rs.restore_params(
+        name=p['name'], initial_cluster=p['initial_cluster'], initial_cluster_token=p['initial_cluster_token'],
+        initial_advertise_peer_urls=p['initial_advertise_peer_urls'], skip_hash_check=p['skip_hash_check'],
+        bump_revision=p['bump_revision'], mark_compacted=p['mark_compacted'])
+    for problem in rs.check_params(params):
+        module.fail(problem)
     parent = os.path.dirname(data_dir)
     if not os.path.isdir(parent):
-        module.fail_json(msg='The parent directory %s of data_dir does not exist.' % parent)
-
-    etcdutl = p['etcdutl_path']
-    if etcdutl:
-        if not (os.path.isfile(etcdutl) and os.access(etcdutl, os.X_OK)):
-            module.fail_json(msg='etcdutl_path %s is not an executable file.' % etcdutl)
-    else:
-        etcdutl = module.get_bin_path('etcdutl', opt_dirs=['/usr/local/bin', '/opt/etcd/bin'])
-        if not etcdutl:
-            module.fail_json(msg='etcdutl was not found on PATH or in /usr/local/bin; install etcd or set '
-                             'etcdutl_path.')
-
-    args = restore_args(p)
-    if args['bump_revision'] is not None or args['mark_compacted']:
+        module.fail('The parent directory %s of data_dir does not exist.' % parent)
+    uid, gid = owner_ids(module)
+    etcdutl = locate_etcdutl(module, data_dir)
+    if params['bump_revision'] is not None or params['mark_compacted']:
         dummy, out, err = module.run_command([etcdutl, 'snapshot', 'restore', '--help'])
-        if '--bump-revision' not in (out + err):
-            module.fail_json(msg='%s does not support --bump-revision/--mark-compacted (etcd 3.5.8 or newer is '
-                             'needed); unset bump_revision and mark_compacted or use a newer etcdutl.' % etcdutl)
-
-    hasher = verify_snapshot(module, snapshot, p['skip_hash_check'])
-    status = etcdutl_status(module, etcdutl, snapshot)
-    sha256 = hasher.hexdigest()
-    marker_path = data_dir + MARKER_SUFFIX
-    result = dict(changed=False, data_dir=data_dir, snapshot=snapshot, sha256=sha256,
-                  revision=int(status.get('revision') or 0), total_keys=int(status.get('totalKey') or 0),
-                  backup_dir=None, marker=marker_path)
-    wanted = dict(snapshot_sha256=sha256, **args)
-
-    state = dir_state(data_dir)
+        if not rs.supports_flags(out + err):
+            module.fail('%s does not support --bump-revision/--mark-compacted (etcd 3.5.8 or newer is needed); unset '
+                        'bump_revision and mark_compacted or use a newer etcdutl.' % etcdutl)
+    verified = verify(module, snapshot, params)
+    status = rs.snapshot_status(etcdutl, snapshot, runner=module.run_command)
+    marker_path = data_dir + rs.MARKER_SUFFIX
+    module.result.update(data_dir=data_dir, snapshot=snapshot, sha256=verified['sha256'], revision=status['revision'],
+                         total_keys=status['total_keys'], backup_dir=None, marker=marker_path, etcdutl=etcdutl)
+    wanted = dict(params, snapshot_sha256=verified['sha256'])
+    state = fs.dir_state(data_dir)
     if state == 'file':
-        module.fail_json(msg='data_dir %s exists and is not a directory.' % data_dir, **result)
-    marker = read_json(marker_path)
+        module.fail('data_dir %s exists and is not a directory.' % data_dir)
+    marker = fs.read_json(marker_path)
     if state == 'nonempty' and marker and os.path.isdir(os.path.join(data_dir, 'member')):
-        recorded = dict((k, marker.get(k)) for k in wanted)
-        if recorded == wanted:
-            module.exit_json(**result)
-    if state == 'nonempty' and not p['force']:
-        why = 'holds a restore of another snapshot or with other parameters' if marker else 'is not empty'
-        module.fail_json(msg='data_dir %s %s; set force=true to move it aside to %s.old-<timestamp> and restore.'
-                         % (data_dir, why, data_dir), **result)
+        if dict((k, marker.get(k)) for k in wanted) == wanted:
+            return
     if state == 'nonempty':
-        pids = open_by_processes(data_dir)
+        if not p['force']:
+            why = 'holds a restore of another snapshot or with other parameters' if marker else 'is not empty'
+            module.fail('data_dir %s %s; set force=true to move it aside to %s.old-<timestamp> and restore.'
+                        % (data_dir, why, data_dir))
+        pids = fs.open_by_processes(data_dir)
         if pids:
-            module.fail_json(msg='data_dir %s is in use by process(es) %s (is etcd still running?); stop it first.'
-                             % (data_dir, ', '.join(str(x) for x in pids)), **result)
+            module.fail('data_dir %s is in use by process(es) %s (is etcd still running?); stop it first.'
+                        % (data_dir, ', '.join(str(x) for x in pids)))
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
-        result['backup_dir'] = '%s.old-%s' % (data_dir, stamp)
-    result['changed'] = True
+        module.result['backup_dir'] = '%s.old-%s' % (data_dir, stamp)
     if module.check_mode:
-        module.exit_json(**result)
+        module.result['changed'] = True
+        return
 
-    mount = os.path.ismount(data_dir) if state != 'missing' else False
-    # restore next to the target (same file system) or, for a mount point, inside it
-    tmp_parent = data_dir if mount else parent
-    tmp_root = tempfile.mkdtemp(prefix='.%s.etcdkit-restore-' % os.path.basename(data_dir), dir=tmp_parent)
-    target = os.path.join(tmp_root, 'data')
+    def prepare(target):
+        if uid is not None or gid is not None:
+            fs.chown_tree(target, uid, gid)
+
     try:
-        rc, out, err = module.run_command(build_command(etcdutl, snapshot, target, args))
-        if rc != 0:
-            module.fail_json(msg='etcdutl snapshot restore failed (rc=%d): %s; data_dir was not changed.'
-                             % (rc, (err or out).strip()[-2000:]), **dict(result, changed=False))
-        os.chmod(target, 0o700)
-        if p['owner'] or p['group']:
-            for root, dirs, files in os.walk(target):
-                for name in [root] + [os.path.join(root, x) for x in dirs + files]:
-                    module.set_owner_if_different(name, p['owner'], False)
-                    module.set_group_if_different(name, p['group'], False)
-        if state == 'nonempty':
-            if mount:
-                os.mkdir(result['backup_dir'], 0o700)
-                for entry in os.listdir(data_dir):
-                    if os.path.join(data_dir, entry) != tmp_root:
-                        shutil.move(os.path.join(data_dir, entry), os.path.join(result['backup_dir'], entry))
-            else:
-                os.rename(data_dir, result['backup_dir'])
-            if marker is not None:
-                os.rename(marker_path, result['backup_dir'] + MARKER_SUFFIX)
-        if mount:
-            for entry in os.listdir(target):
-                os.rename(os.path.join(target, entry), os.path.join(data_dir, entry))
-        else:
-            # replaces a missing or empty directory atomically
-            os.rename(target, data_dir)
-        fsync_dir(parent)
-        write_json_atomic(marker_path, dict(
-            wanted, snapshot=snapshot, revision=result['revision'],
-            restored_at=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')))
+        rs.restore(etcdutl, snapshot, data_dir, params, backup_dir=module.result['backup_dir'],
+                   runner=module.run_command, prepare=prepare)
+        module.result['changed'] = True
+        if marker is not None and module.result['backup_dir']:
+            os.rename(marker_path, module.result['backup_dir'] + rs.MARKER_SUFFIX)
+        fs.write_json_atomic(marker_path, dict(wanted, snapshot=snapshot, revision=status['revision'],
+                                               restored_at=fs.iso_utc()))
     except (IOError, OSError) as exc:
-        module.fail_json(msg='Restore into %s failed: %s' % (data_dir, to_native(exc)), **result)
-    finally:
-        shutil.rmtree(tmp_root, ignore_errors=True)
-    module.exit_json(**result)
+        module.fail('Restore into %s failed: %s' % (data_dir, to_native(exc)))
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            snapshot=dict(type='path', required=True),
-            data_dir=dict(type='path', required=True),
-            name=dict(type='str'),
-            initial_cluster=dict(type='list', elements='str'),
-            initial_cluster_token=dict(type='str', no_log=False),
-            initial_advertise_peer_urls=dict(type='list', elements='str'),
-            bump_revision=dict(type='int'),
-            mark_compacted=dict(type='bool', default=False),
-            skip_hash_check=dict(type='bool', default=False),
-            force=dict(type='bool', default=False),
-            etcdutl_path=dict(type='path'),
-            owner=dict(type='str'),
-            group=dict(type='str'),
-        ),
-        supports_check_mode=True,
-    )
-    run(module)
+    EtcdModule.execute(run, argument_spec=ARGUMENT_SPEC, connection=False, supports_check_mode=True)
 
 
 if __name__ == '__main__':

@@ -20,6 +20,9 @@ description:
   - Old snapshots are pruned by O(retention) only after the new snapshot has been verified. Files without a valid
     sidecar (for example C(.part) files left by an interrupted run) are never counted as kept copies; they are
     removed once they are older than the newest verified snapshot. The newest verified snapshot is never removed.
+  - Snapshots written by earlier versions of this module and by the RAM-disk helper of the C(etcdkit.etcd.ramdisk)
+    role (C(snapshot-<time>-r<revision>.db) with a C(snapshot-<time>-r<revision>.json) sidecar, with
+    O(prefix=snapshot)) are read, counted and pruned the same way.
   - With O(skip_if_unchanged=true) no snapshot is taken when the cluster revision has not moved since the newest
     verified snapshot of the same cluster in O(dest_dir).
   - Needs only the Python standard library on the target.
@@ -27,6 +30,8 @@ author:
   - etcdkit maintainers (@etcdkit)
 extends_documentation_fragment:
   - etcdkit.etcd.connection
+  - etcdkit.etcd.attributes
+  - etcdkit.etcd.attributes.action_group
 options:
   dest_dir:
     description:
@@ -82,10 +87,8 @@ options:
     default: 1000
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - Runs where the snapshot should be stored; the member is reached over the network. Restore a snapshot with
@@ -175,245 +178,125 @@ pruned:
             "files": ["/var/backups/etcd/etcd-20261020T210000Z-r1001.db", "/var/backups/etcd/etcd-20261020T210000Z-r1001.db.json"]}]
 '''
 
-import datetime
-import fcntl
 import os
-import re
 
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.etcdkit.etcd.plugins.module_utils._client import EtcdError, format_id
+from ansible_collections.etcdkit.etcd.plugins.module_utils import _snapstore as store
+from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import choose_snapshot_member, find_leader
 from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import EtcdModule
-from ansible_collections.etcdkit.etcd.plugins.module_utils._retention import plan_retention
-from ansible_collections.etcdkit.etcd.plugins.module_utils import _snapstore as snapfiles
-from ansible_collections.etcdkit.etcd.plugins.module_utils._fsutil import fsync_dir, write_json_atomic
+from ansible_collections.etcdkit.etcd.plugins.module_utils._fsutil import utc_now
+from ansible_collections.etcdkit.etcd.plugins.module_utils._retention import DEFAULT_POLICY, normalize_policy
+from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import format_id
 
-_UTC = datetime.timezone.utc
-
-
-def _fmt_time(when):
-    return when.astimezone(_UTC).strftime('%Y-%m-%dT%H:%M:%SZ')
-
-
-def pick_member(module, client, max_lag):
-    """Probe every endpoint; return (chosen probe, all probes). Fails the module when none qualifies."""
-    probes = client.endpoint_report()
-    reachable = [p for p in probes if p.get('member_id')]
-    cluster_ids = set(p['cluster_id'] for p in reachable)
-    if len(cluster_ids) > 1:
-        module.fail_json(msg='The endpoints belong to different clusters (%s); give endpoints of one cluster.'
-                         % ', '.join(sorted(format_id(c) for c in cluster_ids)), endpoints=probes)
-    leader_ref = None
-    for probe in reachable:
-        if probe.get('is_leader'):
-            leader_ref = probe.get('raft_index')
-    if leader_ref is None:
-        # the leader is not among the endpoints: ask it through the client URLs of the member list
-        leader_ids = set(p['leader_id'] for p in reachable if p.get('leader_id'))
-        if len(leader_ids) == 1:
-            try:
-                members = client.member_list()['members']
-            except EtcdError:
-                members = []
-            for member in members:
-                if member['id'] in leader_ids:
-                    for url in member['client_urls']:
-                        probe = client.probe(url)
-                        if probe.get('is_leader'):
-                            leader_ref = probe.get('raft_index')
-                            break
-    candidates = []
-    problems = []
-    for probe in probes:
-        reason = None
-        if not probe.get('healthy'):
-            reason = probe.get('error') or 'unhealthy'
-        elif probe.get('is_learner'):
-            reason = 'is a learner'
-        elif leader_ref is not None and leader_ref - (probe.get('raft_applied_index') or 0) > max_lag:
-            reason = 'applied index %s is more than %d behind the leader (%s)' % (
-                probe.get('raft_applied_index'), max_lag, leader_ref)
-        if reason:
-            problems.append('%s: %s' % (probe['endpoint'], reason))
-        else:
-            candidates.append(probe)
-    if not candidates:
-        module.fail_json(msg='No healthy, caught-up member to take the snapshot from: %s' % '; '.join(problems),
-                         endpoints=probes)
-    # prefer followers, then the least lag, then the order of the endpoints
-    order = dict((p['endpoint'], i) for i, p in enumerate(probes))
-    candidates.sort(key=lambda p: (bool(p.get('is_leader')), -(p.get('raft_applied_index') or 0),
-                                   order[p['endpoint']]))
-    return candidates[0], probes
+ARGUMENT_SPEC = dict(
+    dest_dir=dict(type='path', required=True),
+    prefix=dict(type='str', default='etcd'),
+    retention=dict(type='dict', default={}, options=dict(
+        (key, dict(type='int', default=value)) for key, value in DEFAULT_POLICY.items())),
+    skip_if_unchanged=dict(type='bool', default=True),
+    mode=dict(type='raw', default='0600'),
+    max_raft_lag=dict(type='int', default=1000),
+)
 
 
-def member_name(client, member_id):
-    """Name of the member; also proves early that the credentials work (raises EtcdError)."""
-    for member in client.member_list()['members']:
-        if member['id'] == member_id:
-            return member['name']
-    return None
-
-
-def stream_snapshot(client, endpoint, part_path):
-    """Stream into part_path; return the TrailerHasher. The part file is removed on any failure."""
-    hasher = snapfiles.TrailerHasher()
-    fd = os.open(part_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def check_params(module):
+    p = module.params
+    if not store.valid_prefix(p['prefix']):
+        module.fail('prefix must be made of letters, digits, ".", "_" and "-", got %r.' % (p['prefix'],))
     try:
-        with os.fdopen(fd, 'wb') as fh:
-            for chunk in client.snapshot(endpoint):
-                fh.write(chunk)
-                hasher.update(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        hasher.check()
-    except BaseException:
-        try:
-            os.unlink(part_path)
-        except OSError:
-            pass
-        raise
-    return hasher
+        normalize_policy(p['retention'])
+    except ValueError as exc:
+        module.fail('retention: %s.' % exc)
+    module.require_non_negative('max_raft_lag')
+    if os.path.exists(p['dest_dir']) and not os.path.isdir(p['dest_dir']):
+        module.fail('dest_dir %s exists and is not a directory.' % p['dest_dir'])
+
+
+def source_member(module, client):
+    """The member to stream from (a healthy, caught-up follower when there is one) and its name."""
+    probes = client.endpoint_report()
+    leader_endpoint, leader = find_leader(client, probes=probes)
+    chosen, problems = choose_snapshot_member(probes, leader['raft_index'] if leader_endpoint else None,
+                                              module.params['max_raft_lag'])
+    if chosen is None:
+        module.fail('No healthy, caught-up member to take the snapshot from: %s' % '; '.join(problems),
+                    endpoints=probes)
+    # the member list also proves early that the credentials work
+    names = dict((m['id'], m['name']) for m in client.member_list()['members'])
+    return chosen, dict(endpoint=chosen['endpoint'], member_id=format_id(chosen['member_id']),
+                        name=names.get(chosen['member_id']), version=chosen.get('version'))
+
+
+def take(module, client, chosen, member, now, created_dir):
+    """Stream, verify and store the snapshot; returns the scan entry of the new snapshot."""
+    p = module.params
+    base = store.snapshot_basename(p['prefix'], now, chosen['revision'])
+    path = os.path.join(p['dest_dir'], base)
+    module.result.update(saved=True, changed=True, path=path, revision=chosen['revision'])
+    entry = dict(name=base, time=now, verified=True, files=[], path=path, revision=chosen['revision'])
+    if module.check_mode:
+        return entry
+    module.result['changed'] = created_dir  # until the snapshot is in place
+    try:
+        sidecar = store.save_stream(
+            client.snapshot(chosen['endpoint']), p['dest_dir'], base,
+            dict(revision=chosen['revision'], cluster_id=format_id(chosen['cluster_id']),
+                 member_id=member['member_id'], member_name=member['name'], etcd_version=member['version'],
+                 created=now, endpoint=chosen['endpoint'], db_size=chosen.get('db_size'),
+                 raft_index=chosen.get('raft_index')))
+    except store.SnapshotFileError as exc:
+        module.fail('Snapshot from %s failed verification: %s. Nothing was kept or pruned.'
+                    % (chosen['endpoint'], exc))
+    except (IOError, OSError) as exc:
+        module.fail('Cannot write the snapshot to %s: %s. Nothing was kept or pruned.' % (path, to_native(exc)))
+    module.result.update(changed=True, size=sidecar['size'], sha256=sidecar['sha256'])
+    for name in (path, path + store.SIDECAR_SUFFIX):
+        module.set_mode_if_different(name, p['mode'], False)
+    entry['files'] = [path, path + store.SIDECAR_SUFFIX]
+    return entry
 
 
 def run(module):
     p = module.params
-    dest_dir = p['dest_dir']
-    prefix = p['prefix']
-    if not re.match(r'^[A-Za-z0-9._-]+$', prefix or ''):
-        module.fail_json(msg='prefix must be made of letters, digits, ".", "_" and "-", got %r.' % (prefix,))
-    retention = dict((k, v) for k, v in (p['retention'] or {}).items() if v is not None)
-    for key, value in retention.items():
-        if value < 0:
-            module.fail_json(msg='retention.%s must be >= 0, got %d.' % (key, value))
-    if p['max_raft_lag'] < 0:
-        module.fail_json(msg='max_raft_lag must be >= 0, got %d.' % p['max_raft_lag'])
-    if os.path.exists(dest_dir) and not os.path.isdir(dest_dir):
-        module.fail_json(msg='dest_dir %s exists and is not a directory.' % dest_dir)
-
+    check_params(module)
     client = module.client
-    chosen, probes = pick_member(module, client, p['max_raft_lag'])
-    endpoint = chosen['endpoint']
+    chosen, member = source_member(module, client)
     cluster_id = format_id(chosen['cluster_id'])
-    member = dict(endpoint=endpoint, member_id=format_id(chosen['member_id']),
-                  name=member_name(client, chosen['member_id']), version=chosen.get('version'))
-
-    result = dict(changed=False, saved=False, member=member, cluster_id=cluster_id, path=None, revision=None,
-                  size=None, sha256=None, kept=[], pruned=[])
-
+    module.result.update(saved=False, member=member, cluster_id=cluster_id, path=None, revision=None, size=None,
+                         sha256=None, kept=[], pruned=[])
     created_dir = False
-    if not os.path.isdir(dest_dir):
-        if not module.check_mode:
-            try:
-                os.makedirs(dest_dir, 0o700)
-            except OSError as exc:
-                module.fail_json(msg='Cannot create dest_dir %s: %s' % (dest_dir, to_native(exc)), **result)
-            created_dir = True
-    lock_fh = None
-    if not module.check_mode:
+    if not os.path.isdir(p['dest_dir']) and not module.check_mode:
         try:
-            lock_fh = open(os.path.join(dest_dir, '.%s.lock' % prefix), 'a')
-            fcntl.flock(lock_fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except (IOError, OSError) as exc:
-            module.fail_json(msg='Another etcd_snapshot run holds the lock on %s (prefix %s), or the lock file '
-                             'cannot be created: %s' % (dest_dir, prefix, to_native(exc)), **result)
-    existing = snapfiles.scan(dest_dir, prefix) if os.path.isdir(dest_dir) else []
-
-    # newest verified snapshot of this cluster
-    newest = None
-    for entry in sorted(existing, key=lambda e: (e['time'], e['name']), reverse=True):
-        if entry['verified'] and (entry['sidecar'] or {}).get('cluster_id') == cluster_id:
-            newest = entry
-            break
-
-    revision = chosen['revision']
-    now = datetime.datetime.now(_UTC).replace(microsecond=0)
-    take = not (p['skip_if_unchanged'] and newest is not None and newest['sidecar'].get('revision') == revision)
-
-    new_entry = None
-    if take:
-        base = snapfiles.snapshot_basename(prefix, now, revision)
-        path = os.path.join(dest_dir, base)
-        result.update(saved=True, changed=True, path=path, revision=revision)
-        if not module.check_mode:
-            result['changed'] = created_dir  # until the snapshot is in place
-            part = path + snapfiles.PART_SUFFIX
-            try:
-                hasher = stream_snapshot(client, endpoint, part)
-            except snapfiles.SnapshotFileError as exc:
-                module.fail_json(msg='Snapshot from %s failed verification: %s. Nothing was kept or pruned.'
-                                 % (endpoint, exc), **result)
-            except EtcdError as exc:
-                module.fail_json(msg='Snapshot from %s failed: %s. Nothing was kept or pruned.' % (endpoint, exc),
-                                 error=exc.to_dict(), **result)
-            except (IOError, OSError) as exc:
-                module.fail_json(msg='Cannot write the snapshot to %s: %s. Nothing was kept or pruned.'
-                                 % (part, to_native(exc)), **result)
-            result['changed'] = True
-            os.rename(part, path)
-            fsync_dir(dest_dir)
-            module.set_mode_if_different(path, p['mode'], False)
-            metadata = dict(
-                name=base, revision=revision, cluster_id=cluster_id, member_id=member['member_id'],
-                member_name=member['name'], endpoint=endpoint, etcd_version=member['version'],
-                sha256=hasher.hexdigest(), size=hasher.size, time=_fmt_time(now), trailer='sha256',
-                db_size=chosen.get('db_size'), raft_index=chosen.get('raft_index'),
-            )
-            write_json_atomic(path + snapfiles.SIDECAR_SUFFIX, metadata)
-            module.set_mode_if_different(path + snapfiles.SIDECAR_SUFFIX, p['mode'], False)
-            result.update(size=hasher.size, sha256=hasher.hexdigest())
-        new_entry = dict(name=base, time=now, verified=True, files=[], path=path, revision=revision)
-        existing = [e for e in existing if e['name'] != base] + [new_entry]
-        if not module.check_mode:
-            new_entry['files'] = [path, path + snapfiles.SIDECAR_SUFFIX]
+            os.makedirs(p['dest_dir'], 0o700)
+        except OSError as exc:
+            module.fail('Cannot create dest_dir %s: %s' % (p['dest_dir'], to_native(exc)))
+        module.result['changed'] = created_dir = True
+    lock = None if module.check_mode else store.lock_dir(p['dest_dir'], p['prefix'])
+    existing = store.scan(p['dest_dir'], p['prefix'])
+    newest = store.newest_verified(existing, cluster_id)
+    now = utc_now()
+    if p['skip_if_unchanged'] and newest is not None and newest['revision'] == chosen['revision']:
+        module.result.update(path=newest['path'], revision=newest['revision'], size=newest['sidecar'].get('size'),
+                             sha256=newest['sidecar'].get('sha256'))
     else:
-        result.update(path=newest['path'], revision=newest['sidecar'].get('revision'),
-                      size=newest['sidecar'].get('size'), sha256=newest['sidecar'].get('sha256'))
-
-    plan = plan_retention(existing, retention, now)
-    by_name = dict((e['name'], e) for e in existing)
-    result['kept'] = [dict(name=k['name'], reasons=k['reasons']) for k in plan['keep']]
-    pruned = []
-    for item in plan['prune']:
-        files = sorted(by_name[item['name']]['files'])
-        pruned.append(dict(name=item['name'], reason=item['reason'], files=files))
-    result['pruned'] = pruned
-    if pruned:
-        result['changed'] = True
+        new = take(module, client, chosen, member, now, created_dir)
+        existing = [e for e in existing if e['name'] != new['name']] + [new]
+    plan = store.plan_prune(existing, p['retention'], now)
+    module.result.update(kept=plan['keep'], pruned=plan['prune'])
+    if plan['prune']:
+        module.result['changed'] = True
         if not module.check_mode:
-            for item in pruned:
-                for path in item['files']:
-                    try:
-                        os.unlink(path)
-                    except OSError as exc:
-                        if os.path.exists(path):
-                            module.fail_json(msg='Cannot remove %s: %s' % (path, to_native(exc)), **result)
-            fsync_dir(dest_dir)
-    if created_dir:
-        result['changed'] = True
-    if lock_fh is not None:
-        lock_fh.close()
-    module.exit_json(**result)
+            try:
+                store.prune(p['dest_dir'], plan)
+            except OSError as exc:
+                module.fail('Cannot remove %s: %s' % (exc.filename, to_native(exc)))
+    if lock is not None:
+        lock.close()
 
 
 def main():
-    module = EtcdModule(
-        argument_spec=dict(
-            dest_dir=dict(type='path', required=True),
-            prefix=dict(type='str', default='etcd'),
-            retention=dict(type='dict', default={}, options=dict(
-                keep_last=dict(type='int', default=10),
-                keep_daily=dict(type='int', default=31),
-                keep_weekly=dict(type='int', default=0),
-                keep_monthly=dict(type='int', default=0),
-            )),
-            skip_if_unchanged=dict(type='bool', default=True),
-            mode=dict(type='raw', default='0600'),
-            max_raft_lag=dict(type='int', default=1000),
-        ),
-        supports_check_mode=True,
-    )
-    module.run(lambda: run(module))
+    EtcdModule.execute(run, argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
 
 
 if __name__ == '__main__':

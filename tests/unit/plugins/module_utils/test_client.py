@@ -12,27 +12,31 @@ import json
 
 import pytest
 
+from urllib.error import HTTPError, URLError
+
 from ansible_collections.etcdkit.etcd.plugins.module_utils import _client as cl
+from ansible_collections.etcdkit.etcd.plugins.module_utils import _errors as e
+from ansible_collections.etcdkit.etcd.plugins.module_utils import _transport as tr
 
 
 @pytest.mark.parametrize('value, expected', [
     ('123', 123), (None, 0), ('', 0), (7, 7), (True, 1), ('18446744073709551615', 18446744073709551615), ('x', 0),
 ])
 def test_to_int(value, expected):
-    assert cl.to_int(value) == expected
+    assert tr.to_int(value) == expected
 
 
 @pytest.mark.parametrize('key, end', [
     (b'a', b'b'), (b'/foo/', b'/foo0'), (b'a\xff', b'b'), (b'\xff\xff', b'\x00'), ('ü', 'ü'.encode()[:-1] + b'\xbd'),
 ])
 def test_prefix_end(key, end):
-    assert cl.prefix_end(key) == end
+    assert tr.prefix_end(key) == end
 
 
 def test_b64_roundtrip():
-    assert cl.b64('foo') == 'Zm9v'
-    assert cl.unb64(cl.b64('grün ✓')).decode('utf-8') == 'grün ✓'
-    assert cl.unb64(None) == b'' and cl.unb64('') == b''
+    assert tr.b64('foo') == 'Zm9v'
+    assert tr.unb64(tr.b64('grün ✓')).decode('utf-8') == 'grün ✓'
+    assert tr.unb64(None) == b'' and tr.unb64('') == b''
 
 
 @pytest.mark.parametrize('text, expected', [
@@ -40,8 +44,8 @@ def test_b64_roundtrip():
     (5, 5), ('00000000000000ff', 255),
 ])
 def test_parse_id(text, expected):
-    assert cl.parse_id(text) == expected
-    assert cl.parse_id(cl.format_id(expected)) == expected
+    assert tr.parse_id(text) == expected
+    assert tr.parse_id(tr.format_id(expected)) == expected
 
 
 @pytest.mark.parametrize('endpoint, expected', [
@@ -49,32 +53,32 @@ def test_parse_id(text, expected):
     (' https://h:2379 ', 'https://h:2379'),
 ])
 def test_normalize_endpoint(endpoint, expected):
-    assert cl.normalize_endpoint(endpoint) == expected
+    assert tr.normalize_endpoint(endpoint) == expected
 
 
 @pytest.mark.parametrize('endpoint', ['', 'unix:///run/etcd.sock', 'ftp://x'])
 def test_normalize_endpoint_rejects(endpoint):
     with pytest.raises(cl.EtcdError) as err:
-        cl.normalize_endpoint(endpoint)
-    assert err.value.kind == cl.KIND_CONFIG
+        tr.normalize_endpoint(endpoint)
+    assert err.value.kind == e.KIND_CONFIG
 
 
 @pytest.mark.parametrize('code, message, kind', [
-    (3, 'etcdserver: authentication failed, invalid user ID or password', cl.KIND_AUTH),
-    (3, 'etcdserver: user name is empty', cl.KIND_AUTH),
-    (2, 'auth: user name is empty', cl.KIND_AUTH),
-    (16, 'etcdserver: invalid auth token', cl.KIND_AUTH),
-    (7, 'etcdserver: permission denied', cl.KIND_PERMISSION),
-    (14, 'etcdserver: no leader', cl.KIND_NO_LEADER),
-    (14, 'etcdserver: request timed out', cl.KIND_TIMEOUT),
-    (14, 'etcdserver: unhealthy cluster', cl.KIND_UNAVAILABLE),
-    (5, 'etcdserver: member not found', cl.KIND_NOT_FOUND),
-    (9, 'etcdserver: can only promote a learner member which is in sync with leader', cl.KIND_PRECONDITION),
-    (3, 'etcdserver: key is not provided', cl.KIND_INVALID),
-    (13, 'something odd', cl.KIND_SERVER),
+    (3, 'etcdserver: authentication failed, invalid user ID or password', e.KIND_AUTH),
+    (3, 'etcdserver: user name is empty', e.KIND_AUTH),
+    (2, 'auth: user name is empty', e.KIND_AUTH),
+    (16, 'etcdserver: invalid auth token', e.KIND_AUTH),
+    (7, 'etcdserver: permission denied', e.KIND_PERMISSION),
+    (14, 'etcdserver: no leader', e.KIND_NO_LEADER),
+    (14, 'etcdserver: request timed out', e.KIND_TIMEOUT),
+    (14, 'etcdserver: unhealthy cluster', e.KIND_UNAVAILABLE),
+    (5, 'etcdserver: member not found', e.KIND_NOT_FOUND),
+    (9, 'etcdserver: can only promote a learner member which is in sync with leader', e.KIND_PRECONDITION),
+    (3, 'etcdserver: key is not provided', e.KIND_INVALID),
+    (13, 'something odd', e.KIND_SERVER),
 ])
 def test_classify(code, message, kind):
-    assert cl._classify(code, message)[0] == kind
+    assert e.classify(code, message)[0] == kind
 
 
 def test_constructor_checks():
@@ -107,7 +111,7 @@ class FakeResponse(object):
         pass
 
 
-class FakeHTTPError(cl.HTTPError):
+class FakeHTTPError(HTTPError):
     def __init__(self, url, status, payload):
         body = json.dumps(payload).encode() if not isinstance(payload, bytes) else payload
         super(FakeHTTPError, self).__init__(url, status, 'err', {}, io.BytesIO(body))
@@ -152,11 +156,11 @@ def test_wrong_password_is_auth_error_without_failover():
     c = ScriptedClient([('/v3/auth/authenticate', bad)], user='root', password='bad')
     with pytest.raises(cl.EtcdError) as err:
         c.member_list()
-    assert err.value.kind == cl.KIND_AUTH and 'password' in str(err.value) and len(c.sent) == 1
+    assert err.value.kind == e.KIND_AUTH and 'password' in str(err.value) and len(c.sent) == 1
 
 
 def test_failover_on_unreachable_and_all_failed():
-    refused = cl.URLError(ConnectionRefusedError(111, 'Connection refused'))
+    refused = URLError(ConnectionRefusedError(111, 'Connection refused'))
     c = ScriptedClient([('a:2379/v3/cluster/member/list', refused),
                         ('b:2379/v3/cluster/member/list', {'header': {'cluster_id': '9'}, 'members': [
                             {'ID': '1', 'name': 'x', 'peerURLs': ['p'], 'isLearner': True}]})])
@@ -165,15 +169,15 @@ def test_failover_on_unreachable_and_all_failed():
     c = ScriptedClient([('a:2379/v3/cluster/member/list', refused), ('b:2379/v3/cluster/member/list', refused)])
     with pytest.raises(cl.EtcdError) as err:
         c.member_list()
-    assert err.value.kind == cl.KIND_UNREACHABLE and 'a:2379' in str(err.value) and 'b:2379' in str(err.value)
+    assert err.value.kind == e.KIND_UNREACHABLE and 'a:2379' in str(err.value) and 'b:2379' in str(err.value)
 
 
 def test_mutation_not_repeated_after_timeout():
-    c = ScriptedClient([('/v3/cluster/member/add', cl.URLError('timed out'))])
+    c = ScriptedClient([('/v3/cluster/member/add', URLError('timed out'))])
     c.script[0] = ('/v3/cluster/member/add', __import__('socket').timeout('timed out'))
     with pytest.raises(cl.EtcdError) as err:
         c.member_add(['https://x:2380'])
-    assert len(c.sent) == 1 and err.value.kind == cl.KIND_TIMEOUT
+    assert len(c.sent) == 1 and err.value.kind == e.KIND_TIMEOUT
 
 
 def test_cn_certificate_hint_on_bare_400(tmp_path):
@@ -196,7 +200,7 @@ def test_snapshot_stream_and_stream_error():
     assert next(gen) == b'abc'
     with pytest.raises(cl.EtcdError) as err:
         next(gen)
-    assert err.value.kind == cl.KIND_PERMISSION
+    assert err.value.kind == e.KIND_PERMISSION
 
 
 def test_status_parses_gateway_quirks():
@@ -222,4 +226,4 @@ def test_lazy_auth_reads_without_leader_but_changes_fail():
     c.script = [('a:2379/v3/auth/authenticate', no_leader()), ('b:2379/v3/auth/authenticate', no_leader())]
     with pytest.raises(cl.EtcdError) as err:
         c.put('k', 'v')
-    assert err.value.kind == cl.KIND_NO_LEADER and 'leader' in str(err.value)
+    assert err.value.kind == e.KIND_NO_LEADER and 'leader' in str(err.value)

@@ -66,6 +66,16 @@ def test_gate_problems(v, alarms, spread, nospace, words):
         assert any(word in p for p in problems), (word, problems)
 
 
+def test_no_member_list_is_a_problem_without_comparing_endpoints():
+    v = view([], [probe(1, leader=0), dict(probe(2), member_id=None, error='Cannot connect')], leader=0)
+    v['member_list_error'] = 'etcdserver: no leader'
+    problems = c.gate_problems(v)
+    assert problems[0] == 'the members could not be listed: etcdserver: no leader'
+    assert any('endpoint https://10.0.0.2:2379: Cannot connect' in p for p in problems)
+    assert not any('not in the member list' in p for p in problems)
+    assert 'no healthy quorum: no member answered the member list' in problems
+
+
 def test_foreign_endpoint_is_a_problem():
     v = view(THREE, HEALTHY + [dict(probe(9), cluster_id=8)])
     assert any('not in the member list' in p for p in c.gate_problems(v))

@@ -36,7 +36,10 @@ def test_restore_argv(kwargs, tail):
 
 @pytest.mark.parametrize('kwargs, problem', [
     (dict(bump_revision=-1), 'bump_revision must be >= 0'),
-    (dict(mark_compacted=True), 'mark_compacted needs bump_revision'),
+    (dict(mark_compacted=True), 'mark_compacted needs bump_revision > 0'),
+    (dict(bump_revision=0, mark_compacted=True), 'mark_compacted needs bump_revision > 0'),
+    (dict(bump_revision=5), 'bump_revision > 0 needs mark_compacted'),
+    (dict(bump_revision=0), None),
     (dict(bump_revision=5, mark_compacted=True), None),
 ])
 def test_check_params(kwargs, problem):

@@ -88,8 +88,8 @@ def test_reads_old_module_and_old_ramdisk_sidecars(tmp_path):
     assert s.verify_file(ram['path'])['sidecar_format'] == s.FORMAT_RAMDISK_LEGACY
     assert s.newest_verified(list(got.values()))['name'] == 'snapshot-20261121T210000Z-r12.db'
     assert s.newest_verified(list(got.values()), '00000000000000aa')['name'] == 'etcd-20261120T210000Z-r10.db'
-    assert [e['name'] for e in s.scan(str(tmp_path), 'snapshot')] == ['snapshot-20261121T210000Z-r12.db',
-                                                                     'snapshot-20261122T210000Z-r13.db']
+    names = [e['name'] for e in s.scan(str(tmp_path), 'snapshot')]
+    assert names == ['snapshot-20261121T210000Z-r12.db', 'snapshot-20261122T210000Z-r13.db']
 
 
 def test_verify_file_detects_sidecar_mismatch_and_bad_json(tmp_path):

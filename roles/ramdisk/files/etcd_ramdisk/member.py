@@ -32,7 +32,7 @@ from ansible_collections.etcdkit.etcd.plugins.module_utils._restore import (
 )
 from ansible_collections.etcdkit.etcd.plugins.module_utils._retention import policy_from_ramdisk
 from ansible_collections.etcdkit.etcd.plugins.module_utils._snapstore import (
-    SnapshotFileError, plan_prune, prune, save_stream, scan, snapshot_basename, verify_file,
+    SnapshotFileError, lock_dir, plan_prune, prune, save_stream, scan, snapshot_basename, verify_file,
 )
 from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import format_id
 
@@ -111,26 +111,27 @@ def take_snapshot(node, state):
     status = cli.status(own)
     state["cluster_id"] = format_id(status["cluster_id"])
     os.makedirs(node.snap_dir, mode=0o700, exist_ok=True)
-    now = utc_now()
-    base = snapshot_basename(SNAPSHOT_PREFIX, now, status["revision"])
-    chunks = cli.snapshot(own, timeout=int(node.cfg.get("snapshot_timeout", 300)))
-    sidecar = save_stream(chunks, node.snap_dir, base, dict(
-        revision=status["revision"], cluster_id=state["cluster_id"], member_id=format_id(status["member_id"]),
-        member_name=node.member["name"], etcd_version=status["version"], created=now, endpoint=own))
-    path = os.path.join(node.snap_dir, base)
-    try:
-        snapshot_status(node.cfg["etcdutl"], path)
-    except RestoreError as exc:
-        for leftover in (path, path + ".json"):
-            if os.path.exists(leftover):
-                os.unlink(leftover)
-        raise Fail("snapshot %s: %s" % (base, exc))
-    node.note_revision(state, status["revision"], "snapshot")
-    node.save_state(state)
-    node.log("snapshot %s verified (revision %d, %d bytes)" % (base, status["revision"], sidecar["size"]),
-             {"event": "snapshot", "name": base, "revision": status["revision"]})
-    plan = plan_prune(snapshots(node), policy_from_ramdisk(node.cfg.get("retention")), now)
-    prune(node.snap_dir, plan)
+    with lock_dir(node.snap_dir, SNAPSHOT_PREFIX):  # the store's writer lock (etcd_snapshot takes it too)
+        now = utc_now()
+        base = snapshot_basename(SNAPSHOT_PREFIX, now, status["revision"])
+        chunks = cli.snapshot(own, timeout=int(node.cfg.get("snapshot_timeout", 300)))
+        sidecar = save_stream(chunks, node.snap_dir, base, dict(
+            revision=status["revision"], cluster_id=state["cluster_id"], member_id=format_id(status["member_id"]),
+            member_name=node.member["name"], etcd_version=status["version"], created=now, endpoint=own))
+        path = os.path.join(node.snap_dir, base)
+        try:
+            snapshot_status(node.cfg["etcdutl"], path)
+        except RestoreError as exc:
+            for leftover in (path, path + ".json"):
+                if os.path.exists(leftover):
+                    os.unlink(leftover)
+            raise Fail("snapshot %s: %s" % (base, exc))
+        node.note_revision(state, status["revision"], "snapshot")
+        node.save_state(state)
+        node.log("snapshot %s verified (revision %d, %d bytes)" % (base, status["revision"], sidecar["size"]),
+                 {"event": "snapshot", "name": base, "revision": status["revision"]})
+        plan = plan_prune(snapshots(node), policy_from_ramdisk(node.cfg.get("retention")), now)
+        prune(node.snap_dir, plan)
     for item in plan["prune"]:
         node.log("retention: removed %s (%s)" % (item["name"], item["reason"]))
 

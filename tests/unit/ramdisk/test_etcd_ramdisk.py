@@ -1,20 +1,19 @@
 # Copyright (c) etcdkit maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""Pure decision logic of the node-side RAM-disk helper (roles/ramdisk/files/etcd-ramdisk)."""
+"""The RAM-disk helper package (roles/ramdisk/files/etcd_ramdisk): decision tables, WAL reader, save/copy-in."""
 
 import datetime
-import importlib.machinery
-import importlib.util
+import json
 import os
 import struct
 
 import pytest
 
-_HELPER = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'roles', 'ramdisk', 'files', 'etcd-ramdisk')
-_loader = importlib.machinery.SourceFileLoader('etcd_ramdisk', os.path.abspath(_HELPER))
-_spec = importlib.util.spec_from_loader('etcd_ramdisk', _loader)
-er = importlib.util.module_from_spec(_spec)
-_loader.exec_module(er)
+from etcd_ramdisk import cli, decide, diskcopy, node as rnode
+from etcd_ramdisk.decide import COPY_IN, FRESH, REFUSE, REJOIN, RESTORE, USE_TMPFS
+from etcd_ramdisk.wal import read_wal
+
+from ansible_collections.etcdkit.etcd.plugins.module_utils._retention import plan_retention, policy_from_ramdisk
 
 
 def state(**kw):
@@ -26,39 +25,39 @@ def state(**kw):
 
 @pytest.mark.parametrize('kw,expected', [
     # data in tmpfs wins over everything (restart without reboot), even with a stale mark around
-    (dict(tmpfs_has_data=True), er.USE_TMPFS),
-    (dict(tmpfs_has_data=True, clean_mark_valid=True, copy_exists=True), er.USE_TMPFS),
+    (dict(tmpfs_has_data=True), USE_TMPFS),
+    (dict(tmpfs_has_data=True, clean_mark_valid=True, copy_exists=True), USE_TMPFS),
     # clean stop -> lossless copy-in, whatever the cluster size or quorum
-    (dict(clean_mark_valid=True, copy_exists=True), er.COPY_IN),
-    (dict(clean_mark_valid=True, copy_exists=True, cluster_size=1), er.COPY_IN),
+    (dict(clean_mark_valid=True, copy_exists=True), COPY_IN),
+    (dict(clean_mark_valid=True, copy_exists=True, cluster_size=1), COPY_IN),
     # never started and nothing on disk -> etcd bootstraps/joins on its own
-    (dict(bootstrapped=False), er.FRESH),
+    (dict(bootstrapped=False), FRESH),
     # crash (no mark), multi-member
-    (dict(copy_exists=True, quorum_elsewhere=True), er.REJOIN),
-    (dict(copy_exists=False, quorum_elsewhere=True), er.REJOIN),
-    (dict(copy_exists=True, quorum_elsewhere=False), er.REFUSE),
-    (dict(copy_exists=False, quorum_elsewhere=False, cluster_size=2), er.REFUSE),
+    (dict(copy_exists=True, quorum_elsewhere=True), REJOIN),
+    (dict(copy_exists=False, quorum_elsewhere=True), REJOIN),
+    (dict(copy_exists=True, quorum_elsewhere=False), REFUSE),
+    (dict(copy_exists=False, quorum_elsewhere=False, cluster_size=2), REFUSE),
     # a mark without a copy is no mark
-    (dict(clean_mark_valid=True, copy_exists=False, quorum_elsewhere=True), er.REJOIN),
+    (dict(clean_mark_valid=True, copy_exists=False, quorum_elsewhere=True), REJOIN),
     # crash, single member
-    (dict(cluster_size=1, copy_exists=True, snapshot_available=True), er.RESTORE),
-    (dict(cluster_size=1, copy_exists=True, snapshot_available=False), er.REFUSE),
-    (dict(cluster_size=1, bootstrapped=True, snapshot_available=True), er.RESTORE),
+    (dict(cluster_size=1, copy_exists=True, snapshot_available=True), RESTORE),
+    (dict(cluster_size=1, copy_exists=True, snapshot_available=False), REFUSE),
+    (dict(cluster_size=1, bootstrapped=True, snapshot_available=True), RESTORE),
     # a stale copy without bootstrapped state is still a stale copy
-    (dict(bootstrapped=False, copy_exists=True, quorum_elsewhere=True), er.REJOIN),
-    (dict(bootstrapped=False, copy_exists=True, cluster_size=1), er.REFUSE),
+    (dict(bootstrapped=False, copy_exists=True, quorum_elsewhere=True), REJOIN),
+    (dict(bootstrapped=False, copy_exists=True, cluster_size=1), REFUSE),
     # the data dir must really be a tmpfs
-    (dict(is_tmpfs=False, tmpfs_has_data=True), er.REFUSE),
+    (dict(is_tmpfs=False, tmpfs_has_data=True), REFUSE),
 ])
 def test_decide_prestart(kw, expected):
-    action, reason = er.decide_prestart(state(**kw))
+    action, reason = decide.decide_prestart(state(**kw))
     assert action == expected, reason
 
 
 def test_refusal_names_the_dr_playbook():
     for kw in (dict(copy_exists=True), dict(cluster_size=1, copy_exists=True)):
-        action, reason = er.decide_prestart(state(**kw))
-        assert action == er.REFUSE
+        action, reason = decide.decide_prestart(state(**kw))
+        assert action == REFUSE
         assert 'playbooks/restore.yml' in reason
 
 
@@ -67,8 +66,8 @@ def test_stale_copy_is_never_started_on():
     import itertools
     for copy, size, quorum, snap in itertools.product([True, False], [1, 3], [True, False], [True, False]):
         st = state(copy_exists=copy, cluster_size=size, quorum_elsewhere=quorum, snapshot_available=snap)
-        action, dummy = er.decide_prestart(st)
-        assert action not in (er.COPY_IN, er.USE_TMPFS, er.FRESH)
+        action, dummy = decide.decide_prestart(st)
+        assert action not in (COPY_IN, USE_TMPFS, FRESH)
 
 
 W = dict(member_id='a', cluster_id='c', term=3, commit=100, last_index=100, vote=1)
@@ -86,10 +85,18 @@ W = dict(member_id='a', cluster_id='c', term=3, commit=100, last_index=100, vote
     (dict(W, cluster_id='d', commit=5), W, True),  # new cluster after disaster recovery
 ])
 def test_decide_save(new, old, ok):
-    assert er.decide_save(new, old)[0] is ok
+    assert decide.decide_save(new, old)[0] is ok
 
 
-def test_plan_retention_keeps_last_and_daily():
+def _retention_kept(snaps, settings, now):
+    plan = plan_retention([{'name': n, 'time': t, 'verified': True} for n, t in snaps],
+                          policy_from_ramdisk(settings), now=now)
+    return sorted(e['name'] for e in plan['keep'])
+
+
+def test_retention_settings_map_onto_the_collection_policy():
+    """The role's two settings (ramdisk_snapshot_keep_last/_daily, written to the helper's config as
+    ``retention``) are the core policy's keep_last and keep_daily: same kept set as the helper's own planner had."""
     now = datetime.datetime(2026, 1, 10, 12, 0, tzinfo=datetime.timezone.utc)
     snaps = []
     for day in range(1, 11):
@@ -97,16 +104,15 @@ def test_plan_retention_keeps_last_and_daily():
             when = datetime.datetime(2026, 1, day, hour, 0, tzinfo=datetime.timezone.utc)
             if when <= now:
                 snaps.append(('s-%02d-%02d' % (day, hour), when))
-    delete = er.plan_retention(snaps, keep_last=4, keep_daily=3, now=now)
-    kept = sorted(set(n for n, dummy in snaps) - set(delete))
     # 4 newest: 10-12, 10-06, 10-00, 09-12; daily newest for the 10th, 9th, 8th
-    assert kept == ['s-08-12', 's-09-12', 's-10-00', 's-10-06', 's-10-12']
+    assert _retention_kept(snaps, {'keep_last': 4, 'keep_daily': 3}, now) == [
+        's-08-12', 's-09-12', 's-10-00', 's-10-06', 's-10-12']
 
 
-def test_plan_retention_never_deletes_the_newest():
+def test_retention_never_deletes_the_newest():
     now = datetime.datetime(2026, 1, 10, tzinfo=datetime.timezone.utc)
-    snaps = [('a', now - datetime.timedelta(days=30))]
-    assert er.plan_retention(snaps, keep_last=0, keep_daily=0, now=now) == []
+    snaps = [('a', now - datetime.timedelta(days=30)), ('b', now - datetime.timedelta(days=31))]
+    assert _retention_kept(snaps, {'keep_last': 0, 'keep_daily': 0}, now) == ['a']
 
 
 # ---- WAL reader on a synthetic WAL ------------------------------------------------------------------------------
@@ -148,28 +154,14 @@ def test_read_wal(tmp_path):
     # a torn tail (length says more than is there) and then preallocated zeros
     torn = struct.pack('<Q', 4096) + b'\1' * 10 + b'\0' * 64
     (wal / '0000000000000000-0000000000000000.wal').write_bytes(body + torn)
-    res = er.read_wal(str(wal))
+    res = read_wal(str(wal))
     assert res == dict(member_id='c4adc1efa192d53c', cluster_id='5dc4469af4063571', term=3, commit=8, last_index=8,
                        vote=9)
 
 
 def test_read_wal_missing(tmp_path):
-    assert er.read_wal(str(tmp_path / 'nope')) is None
-    assert er.read_wal(str(tmp_path)) is None
-
-
-def test_verify_trailer(tmp_path):
-    import hashlib
-    db = b'x' * 1024
-    good = tmp_path / 'good.db'
-    good.write_bytes(db + hashlib.sha256(db).digest())
-    bad = tmp_path / 'bad.db'
-    bad.write_bytes(db + hashlib.sha256(b'y').digest())
-    plain = tmp_path / 'plain.db'
-    plain.write_bytes(db)
-    assert er.verify_trailer(str(good))
-    assert not er.verify_trailer(str(bad))
-    assert not er.verify_trailer(str(plain))
+    assert read_wal(str(tmp_path / 'nope')) is None
+    assert read_wal(str(tmp_path)) is None
 
 
 # ---- save / copy-in on real files (no systemd, no etcd: synthetic WAL, data dir is a plain directory) -----------
@@ -204,15 +196,15 @@ def helper(tmp_path):
     }
     (tmp_path / 'data').mkdir()
     (tmp_path / 'state').mkdir()
-    return er.Helper(cfg), tmp_path
+    return rnode.Node(cfg), tmp_path
 
 
 def test_save_then_copy_in_is_lossless_and_consumes_the_mark(helper):
     h, tmp = helper
     data = tmp / 'data'
     _write_member(data, term=3, commit=40)
-    assert er.do_save(h, 'test') == 0
-    mark = er.read_json(str(tmp / 'state' / 'clean.json'))
+    assert diskcopy.save(h, 'test') == 0
+    mark = rnode.read_json(str(tmp / 'state' / 'clean.json'))
     assert mark['wal']['commit'] == 40 and mark['member_id'] == 'a1'
     # the WAL's zero tail was not written (sparse), the content is identical
     saved_wal = tmp / 'state' / 'current' / 'member' / 'wal' / '0000000000000000-0000000000000000.wal'
@@ -220,38 +212,38 @@ def test_save_then_copy_in_is_lossless_and_consumes_the_mark(helper):
     assert os.stat(saved_wal).st_blocks * 512 <= (1 << 20) < os.stat(saved_wal).st_size
     # reboot: the tmpfs comes back empty
     h.clear_data_dir()
-    assert er.cmd_prestart(h, None) == 0
-    assert er.read_wal(str(data / 'member' / 'wal'))['commit'] == 40
+    assert cli.cmd_prestart(h, None) == 0
+    assert read_wal(str(data / 'member' / 'wal'))['commit'] == 40
     assert (data / '.etcdkit-cluster').read_text() == 'cluster: etcd\n'
     assert not (tmp / 'state' / 'clean.json').exists()
-    assert er.read_json(str(tmp / 'state' / 'state.json'))['last_start']['action'] == er.COPY_IN
+    assert rnode.read_json(str(tmp / 'state' / 'state.json'))['last_start']['action'] == COPY_IN
     # a crash now (tmpfs lost, mark consumed): a single member without a snapshot refuses the stale copy
     h.clear_data_dir()
-    with pytest.raises(er.Fail, match='restore.yml'):
-        er.cmd_prestart(h, None)
+    with pytest.raises(rnode.Fail, match='restore.yml'):
+        cli.cmd_prestart(h, None)
     assert not (data / 'member').exists()
 
 
 def test_restart_without_reboot_consumes_the_mark(helper):
     h, tmp = helper
     _write_member(tmp / 'data', term=3, commit=40)
-    er.do_save(h, 'test')
+    diskcopy.save(h, 'test')
     assert (tmp / 'state' / 'clean.json').exists()
-    er.cmd_prestart(h, None)  # data still in the tmpfs
+    cli.cmd_prestart(h, None)  # data still in the tmpfs
     assert not (tmp / 'state' / 'clean.json').exists()
-    assert er.read_json(str(tmp / 'state' / 'state.json'))['last_start']['action'] == er.USE_TMPFS
+    assert rnode.read_json(str(tmp / 'state' / 'state.json'))['last_start']['action'] == USE_TMPFS
 
 
 def test_save_refuses_older_data_of_the_same_member(helper):
     h, tmp = helper
     data = tmp / 'data'
     _write_member(data, term=3, commit=40)
-    er.do_save(h, 'test')
+    diskcopy.save(h, 'test')
     before = os.readlink(str(tmp / 'state' / 'current'))
     h.clear_data_dir()
     _write_member(data, term=3, commit=39)
-    with pytest.raises(er.Fail, match='OLDER'):
-        er.do_save(h, 'test')
+    with pytest.raises(rnode.Fail, match='OLDER'):
+        diskcopy.save(h, 'test')
     assert os.readlink(str(tmp / 'state' / 'current')) == before
 
 
@@ -262,15 +254,15 @@ def test_save_refuses_a_live_db(helper):
     h.cfg['stop_wait'] = 1
     with open(str(tmp / 'data' / 'member' / 'snap' / 'db'), 'rb') as f:
         fcntl.flock(f, fcntl.LOCK_EX)  # what bbolt holds while etcd runs
-        with pytest.raises(er.Fail, match='still holds'):
-            er.do_save(h, 'test')
+        with pytest.raises(rnode.Fail, match='still holds'):
+            diskcopy.save(h, 'test')
     assert not (tmp / 'state' / 'clean.json').exists()
 
 
 def test_tampered_copy_invalidates_the_mark(helper):
     h, tmp = helper
     _write_member(tmp / 'data', term=3, commit=40)
-    er.do_save(h, 'test')
+    diskcopy.save(h, 'test')
     wal = next((tmp / 'state' / 'current' / 'member' / 'wal').iterdir())
     raw = bytearray(wal.read_bytes())
     # rewrite the hard state's commit (last record) to an older value
@@ -280,3 +272,48 @@ def test_tampered_copy_invalidates_the_mark(helper):
     raw[idx:idx + len(good)] = bad
     wal.write_bytes(bytes(raw))
     assert h.clean_mark() is None
+
+
+# ---- choice of the snapshot a single-member crash restores (the core's store and choice, real files) ----------
+
+def _stream(revision):
+    import hashlib
+    body = (b'bolt-%d' % revision).ljust(4096, b'\0')
+    return [body, hashlib.sha256(body).digest()]
+
+
+def test_restore_source_skips_a_corrupt_snapshot_and_prefers_this_cluster(helper):
+    from ansible_collections.etcdkit.etcd.plugins.module_utils._snapstore import save_stream
+    from etcd_ramdisk import member
+    h, tmp = helper
+    snaps = tmp / 'snaps'
+    snaps.mkdir()
+    when = datetime.datetime(2026, 11, 20, 10, 0, tzinfo=datetime.timezone.utc)
+    for rev in (10, 12):
+        save_stream(_stream(rev), str(snaps), 'snapshot-%s-r%d.db' % (when.strftime('%Y%m%dT%H%M%SZ'), rev),
+                    dict(revision=rev, cluster_id='00000000000000c1', created=when))
+        when += datetime.timedelta(hours=1)
+    # the newest of this cluster is corrupt (same size, other bytes: only a full verification sees it)
+    bad = snaps / 'snapshot-20261120T110000Z-r12.db'
+    raw = bytearray(bad.read_bytes())
+    raw[0] ^= 0xff
+    bad.write_bytes(bytes(raw))
+    # an old helper snapshot (legacy <base>.json sidecar, no cluster id) with a higher revision
+    good = snaps / 'snapshot-20261120T100000Z-r10.db'
+    (snaps / 'snapshot-20261119T000000Z-r20.db').write_bytes(good.read_bytes())
+    side = rnode.read_json(str(good) + '.json')
+    (snaps / 'snapshot-20261119T000000Z-r20.json').write_text(
+        '{"verified": true, "revision": 20, "size": %d, "sha256": "%s", "time": "2026-11-19T00:00:00Z", '
+        '"member": "m1"}' % (side['size'], side['sha256']))
+    state = {'cluster_id': '00000000000000c1', 'last_known': {'revision': 15}}
+    source, loss = member.restore_source(h, state)
+    assert source['name'] == 'snapshot-20261120T100000Z-r10.db'
+    assert loss == 5
+    events = [json.loads(line)['event'] for line in open(str(tmp / 'state' / 'events.log'))]
+    assert events == ['snapshot-bad']
+    # without a snapshot of this cluster the old helper's one is used (identity unknown)
+    for name in os.listdir(str(snaps)):
+        if '-r10.' in name or '-r12.' in name:
+            os.unlink(str(snaps / name))
+    source, loss = member.restore_source(h, state)
+    assert source['name'] == 'snapshot-20261119T000000Z-r20.db' and loss == 0

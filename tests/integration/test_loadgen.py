@@ -77,3 +77,43 @@ def test_wrong_password_and_refused_endpoint_fail_cleanly(etcd_cluster):
     r = subprocess.run([sys.executable, str(LOADGEN), '--endpoints', 'https://192.0.2.1:2379', '--cacert',
                         etcd_cluster.ca_cert, '--count', '10', '--duration', '5'], capture_output=True, text=True)
     assert r.returncode == 2 and 'neither loopback nor an inventory address' in r.stderr
+
+
+def run_playbook(cluster, tmp_path, inventory_vars, extra_vars):
+    hosts = '\n'.join('etcd%d ansible_host=%s ansible_connection=local' % (i + 1, m.ip)
+                      for i, m in enumerate(cluster.members[:3]))
+    inv = tmp_path / 'hosts.ini'
+    inv.write_text('[etcd]\n%s\n\n[etcd:vars]\n%s\n' % (hosts, '\n'.join('%s=%s' % kv for kv in inventory_vars.items())))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(LOADGEN.parents[3] / 'ansible.cfg'), ANSIBLE_STDOUT_CALLBACK='json',
+               ANSIBLE_CALLBACK_RESULT_FORMAT='json')
+    cmd = ['ansible-playbook', '-i', str(inv), str(LOADGEN.parents[3] / 'playbooks' / 'loadtest.yml'),
+           '-e', json.dumps(extra_vars)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=str(LOADGEN.parents[3]))
+
+
+def test_playbook_loads_the_inventory_members_with_the_etcd_role_tls_files(etcd_cluster, tmp_path):
+    report = tmp_path / 'report.json'
+    r = run_playbook(etcd_cluster, tmp_path, {
+        'etcd_tls_ca_cert_file': etcd_cluster.ca_cert, 'etcd_tls_admin_cert_file': etcd_cluster.cn_cert,
+        'etcd_tls_admin_key_file': etcd_cluster.cn_key}, {
+        'loadtest_count': 300, 'loadtest_duration': 60, 'loadtest_clients': 9, 'loadtest_read_ratio': 0.2,
+        'loadtest_prefix': '/it-loadgen-pb/', 'loadtest_report_file': str(report)})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    rep = json.loads(report.read_text())
+    assert rep['acknowledged']['total'] == 300 and rep['failed'] == 0
+    assert sorted(rep['members_before']) == sorted('%s:2379' % m.ip for m in etcd_cluster.members[:3])
+    assert rep['cleanup']['deleted'] == rep['acknowledged']['writes']
+    assert count_keys(etcd_cluster, '/it-loadgen-pb/') == 0
+
+
+def test_playbook_user_password_is_not_logged_and_foreign_endpoint_refused(etcd_cluster, tmp_path):
+    r = run_playbook(etcd_cluster, tmp_path, {
+        'etcd_tls_ca_cert_file': etcd_cluster.ca_cert, 'etcd_tls_admin_cert_file': etcd_cluster.client_cert,
+        'etcd_tls_admin_key_file': etcd_cluster.client_key}, {
+        'loadtest_count': 50, 'loadtest_duration': 30, 'loadtest_user': 'root',
+        'loadtest_password': etcd_cluster.password, 'loadtest_prefix': '/it-loadgen-pw/'})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert etcd_cluster.password not in r.stdout + r.stderr
+    r = run_playbook(etcd_cluster, tmp_path, {'etcd_tls_ca_cert_file': etcd_cluster.ca_cert}, {
+        'loadtest_count': 10, 'loadtest_duration': 5, 'loadtest_endpoints': ['https://192.0.2.7:2379']})
+    assert r.returncode != 0 and 'neither loopback nor an inventory address' in r.stdout

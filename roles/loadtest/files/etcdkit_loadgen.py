@@ -374,11 +374,21 @@ class Runner:
         try:
             return await m(req, timeout=timeout, metadata=self._md())
         except self.grpc.aio.AioRpcError as e:
-            if self.a.user and "invalid auth token" in (e.details() or ""):
-                await self._authenticate()
-                self.reauths += 1
+            if await self._reauth_if_expired(e):
                 return await m(req, timeout=timeout, metadata=self._md())
             raise
+
+    async def _reauth_if_expired(self, exc):
+        """True when exc says the auth token expired and a new one was obtained (then the request is retried)."""
+        if not (self.a.user and isinstance(exc, self.grpc.aio.AioRpcError)
+                and "invalid auth token" in (exc.details() or "")):
+            return False
+        try:
+            await self._authenticate()
+        except self.grpc.aio.AioRpcError:
+            return False
+        self.reauths += 1
+        return True
 
     async def _authenticate(self):
         if not self.a.user:
@@ -417,6 +427,12 @@ class Runner:
         perf = time.perf_counter
         rnd = self.rng.random
         keyspace = a.keyspace or a.count
+        # hot path: the PutRequest around a fixed-size key is the same bytes every time
+        put_head = _varint(1 << 3 | 2) + _varint(a.key_size)
+        put_tail = _field_bytes(2, self.value) if self.value else b""
+        width = a.key_size - len(self.prefix)
+        prefix = self.prefix
+        timeout = a.timeout
         while self.issued < a.count:
             now = clock()
             if now >= deadline:
@@ -432,17 +448,22 @@ class Runner:
             self.issued += 1
             read = a.read_ratio > 0 and self.writes_done > 0 and rnd() < a.read_ratio
             if read:
-                key = make_key(self.prefix, int(rnd() * min(self.writes_done, keyspace)), a.key_size)
+                key = make_key(prefix, int(rnd() * min(self.writes_done, keyspace)), a.key_size)
                 req, m = encode_range(key, serializable=a.serializable), rng_
             else:
-                key = make_key(self.prefix, seq % keyspace, a.key_size)
-                req, m = encode_put(key, self.value), put
+                req, m = put_head + prefix + str(seq % keyspace).zfill(width).encode() + put_tail, put
             t0 = perf()
             try:
-                await self._call(m, req, a.timeout)
+                await m(req, timeout=timeout, metadata=self._md())
             except Exception as e:  # noqa: BLE001 - every failure is counted, the run goes on
-                self._record_error(e)
-                continue
+                if not await self._reauth_if_expired(e):
+                    self._record_error(e)
+                    continue
+                try:
+                    await m(req, timeout=timeout, metadata=self._md())
+                except Exception as e2:  # noqa: BLE001
+                    self._record_error(e2)
+                    continue
             dt = perf() - t0
             if read:
                 self.lat_r.append(dt)

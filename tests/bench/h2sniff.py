@@ -11,10 +11,12 @@ of the packet that completed the client's request (HEADERS + DATA) to the one th
 (the frame with END_STREAM). Client-side scheduling and decoding are not included, for both clients alike. Requests
 whose gRPC DATA payload is smaller than --min-request-bytes are ignored (so only the puts of a given value size
 count, not status/range/delete calls). Needs root (an AF_PACKET socket on "lo"); runs until SIGTERM/SIGINT, then
-writes {count, p50_ms, p90_ms, p99_ms, max_ms, lost_connections, packets}.
+writes {count, p50_ms, p90_ms, p99_ms, max_ms, gaps, packets, ...}.
 
-The TCP byte streams are reassembled per direction from the sequence numbers; a gap (a packet the socket missed)
-drops that connection from the measurement and is counted in lost_connections.
+The TCP byte streams are reassembled per direction from the sequence numbers. Only client-port packets reach the
+process (a classic BPF filter in the kernel). After a gap (a packet the socket missed; counted in "gaps") the stream
+is picked up again at the next segment that starts with an HTTP/2 frame header; a request or response whose frames
+were missed is not matched (stream ids are unique per connection, so no wrong pair is formed).
 """
 
 import argparse
@@ -28,6 +30,7 @@ ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 SO_TIMESTAMPNS = 35
 SO_RCVBUFFORCE = 33
+SO_ATTACH_FILTER = 26
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
@@ -38,6 +41,53 @@ class Direction:
         self.next_seq = seq
         self.buf = b""
         self.need_preface = need_preface
+
+
+def bpf_program(port):
+    """Classic BPF: IPv4 TCP to or from port, unfragmented, not the outgoing copy of a loopback packet."""
+    drop, accept = "drop", "accept"
+    prog = [  # (code, jt, jf, k); jt/jf may be labels
+        (0x30, 0, 0, 0xFFFFF004),       # ldb [pkttype]            (SKF_AD_OFF + SKF_AD_PKTTYPE)
+        (0x15, drop, 0, PACKET_OUTGOING),  # jeq OUTGOING -> drop
+        (0x28, 0, 0, 12),               # ldh [12]                 ethertype
+        (0x15, 0, drop, 0x0800),        # jeq IPv4
+        (0x30, 0, 0, 23),               # ldb [23]                 IP protocol
+        (0x15, 0, drop, 6),             # jeq TCP
+        (0x28, 0, 0, 20),               # ldh [20]                 flags + fragment offset
+        (0x45, drop, 0, 0x1FFF),        # jset fragment -> drop
+        (0xB1, 0, 0, 14),               # ldxb 4*([14]&0xf)        IP header length
+        (0x48, 0, 0, 14),               # ldh [x+14]               source port
+        (0x15, accept, 0, port),
+        (0x48, 0, 0, 16),               # ldh [x+16]               destination port
+        (0x15, accept, drop, port),
+        (0x06, 0, 0, 0),                # drop: ret 0
+        (0x06, 0, 0, 0x40000),          # accept: ret 256 KiB
+    ]
+    labels = {drop: len(prog) - 2, accept: len(prog) - 1}
+    out = b""
+    for pc, (code, jt, jf, k) in enumerate(prog):
+        jt = labels[jt] - pc - 1 if jt in labels else jt
+        jf = labels[jf] - pc - 1 if jf in labels else jf
+        out += struct.pack("HBBI", code, jt, jf, k)
+    return out, len(prog)
+
+
+def attach_filter(sock, port):
+    import ctypes
+    code, n = bpf_program(port)
+    buf = ctypes.create_string_buffer(code)
+    fprog = struct.pack("HL", n, ctypes.addressof(buf))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+    return buf  # keep the program alive as long as the socket
+
+
+def plausible(buf, client):
+    """Does buf start with an HTTP/2 frame header (used to resynchronise after a missed packet)?"""
+    if len(buf) < 9:
+        return False
+    ln, ftype = int.from_bytes(buf[:3], "big"), buf[3]
+    sid = int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF
+    return ln <= 16384 + 256 and ftype <= 9 and (sid == 0 or sid % 2 == 1)
 
 
 def percentile(sorted_vals, p):
@@ -57,6 +107,7 @@ def main():
     servers = set(socket.inet_aton(s) for s in a.servers.split(","))
     port = a.port
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    _prog = attach_filter(s, a.port)  # noqa: F841 - referenced by the kernel while the socket lives
     s.bind(("lo", 0))
     try:
         s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 256 * 1024 * 1024)
@@ -124,10 +175,22 @@ def main():
                     continue  # retransmission of bytes already seen
                 payload = payload[behind:]
             else:
+                # a missed packet: resynchronise on this segment if it starts with a frame header (gRPC writes
+                # whole frames); requests or responses whose frames were missed are simply not matched
                 lost += 1
                 stats["gaps_client"] += idx == 0
-                conns.pop(key, None)
+                d.buf = b""
+                d.need_preface = False
+                if not plausible(payload, idx == 0):
+                    d.next_seq = (seq + len(payload)) & 0xFFFFFFFF
+                    d.buf = None
+                    continue
+                d.next_seq = seq
+        if d.buf is None:  # still looking for a frame boundary
+            if not plausible(payload, idx == 0):
+                d.next_seq = (seq + len(payload)) & 0xFFFFFFFF
                 continue
+            d.buf = b""
         d.next_seq = (d.next_seq + len(payload)) & 0xFFFFFFFF
         buf = d.buf + payload
         if d.need_preface:
@@ -172,7 +235,7 @@ def main():
                 starts.pop(sk, None)
         d.buf = buf[pos:]
     lat.sort()
-    out = {"count": len(lat), "lost_connections": lost, "packets": packets}
+    out = {"count": len(lat), "gaps": lost, "packets": packets}
     out.update(stats)
     for name, q in (("p50_ms", 50), ("p90_ms", 90), ("p99_ms", 99), ("max_ms", 100)):
         v = percentile(lat, q)

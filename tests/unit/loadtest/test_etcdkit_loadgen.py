@@ -204,3 +204,38 @@ def test_allowed_hosts_admit_inventory_addresses():
 def test_main_refuses_bad_arguments_with_status_2(capsys):
     assert lg.main(['--endpoints', 'http://10.9.9.9:2379', '--count', '1', '--duration', '1']) == 2
     assert 'neither loopback' in capsys.readouterr().err
+
+
+def _result(**kw):
+    r = {
+        'arguments': {'endpoints': 'http://127.0.0.1:2379,http://127.0.0.2:2379', 'connections': 1, 'clients': 8,
+                      'rate': 500.0, 'read_ratio': 0.25, 'key_size': 32, 'value_size': 256, 'prefix': '/lg/'},
+        'acknowledged': {'writes': 750, 'reads': 250, 'total': 1000}, 'wall_s': 2.0, 'failed': 3,
+        'errors': {'UNAVAILABLE: connection refused': 3},
+        'throughput_per_s': {'writes': 375.0, 'reads': 125.0, 'total': 500.0},
+        'latency': {'write': lg.latency_summary([0.002] * 750), 'read': lg.latency_summary([])},
+        'client_cpu_s': {'total': 0.5, 'user': 0.4, 'system': 0.1}, 'cpu_s_per_1000_writes': 0.6667,
+        'members_before': {'127.0.0.1:2379': {'db_size': 1000}, '127.0.0.2:2379': {'error': 'UNAVAILABLE: x'}},
+        'members_after': {'127.0.0.1:2379': {'db_size': 5096}, '127.0.0.2:2379': {'db_size': 5096}},
+        'cleanup': {'prefix': '/lg/', 'deleted': 750}}
+    r['db_size_growth_bytes'] = lg._db_growth(r['members_before'], r['members_after'])
+    r.update(kw)
+    return r
+
+
+def test_db_growth_only_for_members_seen_before_and_after():
+    assert _result()['db_size_growth_bytes'] == {'127.0.0.1:2379': 4096}
+
+
+def test_human_report_lines():
+    text = lg.human(_result())
+    assert 'rate 500 ops/s' in text and 'read ratio 0.25' in text
+    assert 'acknowledged: 750 writes, 250 reads in 2.00 s (375.0 writes/s, 125.0 reads/s); failed: 3' in text
+    assert 'write latency ms: p50 2.00  p90 2.00  p99 2.00  max 2.00' in text
+    assert 'read  latency' not in text  # no reads answered: no read line
+    assert 'error x3: UNAVAILABLE: connection refused' in text
+    assert 'db size 127.0.0.1:2379: 1000 -> 5096 bytes (+4096)' in text
+    assert 'cleanup /lg/: 750 keys deleted' in text
+    text = lg.human(_result(cleanup={'prefix': '/lg/', 'error': 'DEADLINE_EXCEEDED: slow'}))
+    assert 'cleanup /lg/: DEADLINE_EXCEEDED: slow' in text
+    assert 'cleanup' not in lg.human(_result(cleanup=None))

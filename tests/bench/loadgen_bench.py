@@ -114,10 +114,12 @@ class Cluster:
         return self.ctl("version").stdout.split("\n")[0].split(":")[-1].strip()
 
     def compact_defrag(self):
-        res = self.ctl("compaction", str(self.revision()), "--physical", check=False)
+        # physical compaction and defrag of a db grown by a run take longer than etcdctl's 5 s default on a busy
+        # machine
+        res = self.ctl("--command-timeout=300s", "compaction", str(self.revision()), "--physical", check=False)
         if res.returncode and "compacted" not in res.stderr:  # nothing written since the last compaction: fine
             raise SystemExit("compaction failed: %s" % res.stderr)
-        self.ctl("defrag", "--cluster")
+        self.ctl("--command-timeout=300s", "defrag", "--cluster")
 
 
 def run_measured(cmd, cpu, timeout):
@@ -322,7 +324,7 @@ def cmd_report(results, args, meta):
                  os.cpu_count(), meta["cpu"], platform.platform(), platform.python_version(), meta["grpcio"],
                  min(la), max(la)),
              "- Sets: %d (the figures are medians over the sets; the pairs run in alternating order)" % args.repeat,
-             "- Command: `%s`" % meta["command"], "",
+             "- Command: `%s`" % meta["command"]] + (["- Note: %s" % args.note] if args.note else []) + ["",
              "| load shape | client | writes/s | client CPU s per 1,000 writes | wire p50 / p99 / max (ms) | "
              "generator's own p99 (ms) |", "| --- | --- | --- | --- | --- | --- |"]
     names = {"s": "150 writes/s, 50 clients (`--load=s`)", "m": "1000 writes/s, 200 clients (`--load=m`)",
@@ -335,6 +337,8 @@ def cmd_report(results, args, meta):
             wire = "%s / %s / %s (%.0f%% of the puts seen)" % (
                 fmt(x["wire_p50"], "%.2f"), fmt(x["wire_p99"], "%.2f"), fmt(x["wire_max"], "%.1f"),
                 100 * x["wire_cover"]) if x["wire_p99"] is not None else "- (not sniffed)"
+            if x["n"] < args.repeat:
+                label += " (%d of %d sets)" % (x["n"], args.repeat)
             lines.append("| %s | %s | %s | %s | %s | %s |" % (names[shape], label, fmt(x["rate"], "%.0f"),
                                                               fmt(x["cpu_s_per_1000"], "%.3f"), wire,
                                                               fmt(x["client_p99"], "%.2f")))
@@ -350,9 +354,10 @@ def cmd_report(results, args, meta):
             fmt(med([r["client_latency"]["p99_ms"] for r in g500]), "%.2f")))
     loop = [r for r in results if r["shape"] == "loop"]
     if loop:
-        lines.append("| %d keys, one `etcdctl put` process per key | per-key loop | %s | %s | - (mean %s ms per "
+        lines.append("| %d keys, one `etcdctl put` process per key | per-key loop%s | %s | %s | - (mean %s ms per "
                      "put, process start included) | - |" % (
-                         args.put_loop_count, fmt(med([r["rate"] for r in loop]), "%.1f"),
+                         args.put_loop_count,
+                         " (%d of %d sets)" % (len(loop), args.repeat) if len(loop) < args.repeat else "", fmt(med([r["rate"] for r in loop]), "%.1f"),
                          fmt(med([r["cpu_s_per_1000"] for r in loop]), "%.3f"),
                          fmt(med([r["mean_latency_ms"] for r in loop]), "%.1f")))
     lines += ["", "Targets of issue 13 (ratios of the medians above):", ""]
@@ -379,6 +384,18 @@ def cmd_report(results, args, meta):
         lines.append("- wire p99 at 500 writes/s: generator %.2f ms; check perf has no 500 writes/s load (its "
                      "presets are 150 and 1000 writes/s), so its p99 at 500/s is bracketed by %.2f ms (150/s) and "
                      "%.2f ms (1000/s)" % (p500, cps["wire_p99"], cpm["wire_p99"]))
+    for shape, rate_txt in (("s", "150"), ("m", "1000")):
+        per = []
+        for st in sorted(set(r["set"] for r in results)):
+            rs = [r for r in results if r["set"] == st and r["shape"] == shape and r.get("wire")]
+            cp = [r for r in rs if r["peer"].startswith("etcdctl check")]
+            ge = [r for r in rs if r["peer"] == "etcdkit_loadgen"]
+            if cp and ge:
+                first = "check perf" if results.index(cp[0]) < results.index(ge[0]) else "generator"
+                per.append("set %d: %.1f / %.1f ms (%s first)" % (st + 1, cp[0]["wire"]["p99_ms"],
+                                                                  ge[0]["wire"]["p99_ms"], first))
+        if per:
+            lines.append("- wire p99 at %s writes/s per set, check perf / generator: %s" % (rate_txt, "; ".join(per)))
     if loop and gm.get("cpu_s_per_1000"):
         lines.append("- per-key loop: %.0fx the generator's client CPU per 1,000 writes; the generator's 1000/s "
                      "shape is %.0fx its write rate" % (
@@ -420,6 +437,7 @@ def main():
     p.add_argument("--doc", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     p.add_argument("--out", help="also write all per-run results as JSON")
     p.add_argument("--from-results", help="only write the report from an earlier --out file")
+    p.add_argument("--note", default="", help="a remark added to the report")
     args = p.parse_args()
     if not 1 <= args.put_loop_count <= 5000:
         raise SystemExit("--put-loop-count must be 1..5000 (one process per key)")

@@ -596,8 +596,8 @@ def human(r):
     lines.append("client CPU: %.2f s (user %.2f, sys %.2f); %s s per 1,000 acknowledged writes" % (
         c["total"], c["user"], c["system"], r["cpu_s_per_1000_writes"]))
     for name, g in sorted(r["db_size_growth_bytes"].items()):
-        lines.append("db size %s: %d -> %d bytes (%+d)" % (name, r["members_before"][name]["db_size"],
-                                                          r["members_after"][name]["db_size"], g))
+        lines.append("db size %s: %d -> %d bytes (%+d)" % (
+            name, r["members_before"][name]["db_size"], r["members_after"][name]["db_size"], g))
     if r["cleanup"]:
         cl = r["cleanup"]
         lines.append("cleanup %s: %s" % (cl["prefix"], ("%d keys deleted" % cl["deleted"]) if "deleted" in cl

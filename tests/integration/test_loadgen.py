@@ -16,7 +16,7 @@ def loadgen(cluster, *args, env=None, timeout=120):
     e.update(env or {})
     cmd = [sys.executable, str(LOADGEN), '--endpoints', ','.join(cluster.endpoints), '--cacert', cluster.ca_cert,
            '--progress', 'never'] + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, env=e, timeout=timeout)
+    return subprocess.run(cmd, capture_output=True, text=True, env=e, timeout=timeout, check=False)
 
 
 def count_keys(cluster, prefix):
@@ -75,7 +75,8 @@ def test_wrong_password_and_refused_endpoint_fail_cleanly(etcd_cluster):
                 'root', '--count', '10', '--duration', '5', env={'ETCDKIT_LOADGEN_PASSWORD': 'wrong'})
     assert r.returncode == 2 and 'authentication' in r.stderr and 'Traceback' not in r.stderr
     r = subprocess.run([sys.executable, str(LOADGEN), '--endpoints', 'https://192.0.2.1:2379', '--cacert',
-                        etcd_cluster.ca_cert, '--count', '10', '--duration', '5'], capture_output=True, text=True)
+                        etcd_cluster.ca_cert, '--count', '10', '--duration', '5'], capture_output=True, text=True,
+                       check=False)
     assert r.returncode == 2 and 'neither loopback nor an inventory address' in r.stderr
 
 
@@ -88,7 +89,8 @@ def run_playbook(cluster, tmp_path, inventory_vars, extra_vars):
                ANSIBLE_CALLBACK_RESULT_FORMAT='json')
     cmd = ['ansible-playbook', '-i', str(inv), str(LOADGEN.parents[3] / 'playbooks' / 'loadtest.yml'),
            '-e', json.dumps(extra_vars)]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=str(LOADGEN.parents[3]))
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=str(LOADGEN.parents[3]),
+                          check=False)
 
 
 def test_playbook_loads_the_inventory_members_with_the_etcd_role_tls_files(etcd_cluster, tmp_path):

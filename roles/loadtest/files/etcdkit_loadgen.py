@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 # Copyright (c) etcdkit maintainers
 # SPDX-License-Identifier: Apache-2.0
 """etcdkit load generator: bounded gRPC load against an etcd v3 cluster, with a latency report.
 
-  etcdkit_loadgen.py --endpoints https://10.0.0.1:2379,https://10.0.0.2:2379 --count 100000 --duration 60 \\
+  python3 etcdkit_loadgen.py --endpoints https://10.0.0.1:2379,https://10.0.0.2:2379 --count 100000 --duration 60 \\
       --clients 64 [--rate 500] [--read-ratio 0.2] [--key-size 32] [--value-size 256] [--prefix /etcdkit-loadgen/] \\
       [--cacert ca.crt --cert admin.crt --key admin.key] [--user root --password-env VAR] [--json]
 
@@ -292,7 +291,7 @@ def validate(args):
             problems.append(str(e))
     if not eps and not any("endpoint" in p for p in problems):
         problems.append("--endpoints: at least one endpoint")
-    if eps and len(set(tls for _, _, tls in eps)) > 1:
+    if eps and len(set(ep[2] for ep in eps)) > 1:
         problems.append("--endpoints: mix of http and https")
     if eps and eps[0][2] and not args.cacert:
         problems.append("https endpoints need --cacert")
@@ -318,10 +317,10 @@ class Progress:
             return
         self.last = elapsed
         frac = max(min(1.0, done / float(self.total)), min(1.0, elapsed / self.duration))
-        bar = "#" * int(frac * 30)
+        filled = "#" * int(frac * 30)
         rate = done / elapsed if elapsed > 0 else 0.0
         self.stream.write("\r[%-30s] %d/%d ops %6.0f/s %5.1f/%.0fs errors %d " % (
-            bar, done, self.total, rate, elapsed, self.duration, errors))
+            filled, done, self.total, rate, elapsed, self.duration, errors))
         if final:
             self.stream.write("\n")
         self.stream.flush()
@@ -482,7 +481,7 @@ class Runner:
     async def run(self):
         a = self.a
         self.writes_done = 0
-        self.chans = [[self._channel(ep) for _ in range(a.connections)] for ep in a.eps]
+        self.chans = [[self._channel(ep) for _conn in range(a.connections)] for ep in a.eps]
         result = {"arguments": {k: getattr(a, k) for k in (
             "endpoints", "count", "duration", "clients", "connections", "rate", "read_ratio", "key_size",
             "value_size", "keyspace", "prefix", "serializable", "timeout")}}

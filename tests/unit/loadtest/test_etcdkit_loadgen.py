@@ -109,7 +109,7 @@ def test_latency_summary_in_ms():
 
 def test_rate_limiter_fixed_schedule_without_catch_up_burst():
     r = lg.RateLimiter(100, start=10.0)
-    assert [r.reserve(10.0) for _ in range(3)] == pytest.approx([10.0, 10.01, 10.02])
+    assert [r.reserve(10.0) for _i in range(3)] == pytest.approx([10.0, 10.01, 10.02])
     # the caller falls 1 s behind: it goes at once, and the schedule restarts from there (no burst of 100)
     assert r.reserve(11.0) == pytest.approx(11.0)
     assert r.reserve(11.0) == pytest.approx(11.01)
@@ -118,7 +118,7 @@ def test_rate_limiter_fixed_schedule_without_catch_up_burst():
 def test_rate_limiter_unlimited_and_ticks():
     assert lg.RateLimiter(0, start=0.0).reserve(5.5) == 5.5
     r = lg.RateLimiter(1000, start=0.0, tick=0.005)
-    slots = [r.reserve(0.0) for _ in range(12)]
+    slots = [r.reserve(0.0) for _i in range(12)]
     # 1 ms slots released on a 5 ms grid: 0, then 5 at 5 ms, 5 at 10 ms, ...; the average rate is unchanged
     assert slots == pytest.approx([0.0] + [0.005] * 5 + [0.010] * 5 + [0.015])
 

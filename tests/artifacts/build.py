@@ -163,7 +163,8 @@ class PrivateApt:
         bad = [line for line in (res.stdout + res.stderr).splitlines()
                if line.startswith(("E:", "W:", "Err:"))]
         if res.returncode != 0 or bad:
-            sys.exit("build.py: apt-get update (private configuration %s) failed:\n%s" % (self.conf, res.stdout + res.stderr))
+            sys.exit("build.py: apt-get update (private configuration %s) failed:\n%s"
+                     % (self.conf, res.stdout + res.stderr))
         self.updated = True
 
     def offered(self, package, suite):
@@ -177,11 +178,15 @@ class PrivateApt:
                 versions.append(parts[1])
         return versions
 
+    def deb_path(self, package, version):
+        return os.path.join(self.root, "debs", "%s_%s_%s.deb" % (package, version.split(":")[-1],
+                                                                 self.debian["architecture"]))
+
     def download(self, package, version, sha):
         """The pinned .deb (from the private cache when its checksum matches, else downloaded and checked)."""
         debs = os.path.join(self.root, "debs")
-        name = "%s_%s_%s.deb" % (package, version.split(":")[-1], self.debian["architecture"])
-        path = os.path.join(debs, name)
+        path = self.deb_path(package, version)
+        name = os.path.basename(path)
         if os.path.exists(path) and sha256(path) == sha:
             return path
         self.update()
@@ -269,16 +274,16 @@ def main():
                 built[key] = fx["etcd"]
                 continue
             if fx["from"] == "debian":
-                cached = all(os.path.exists(os.path.join(apt_dir, "debs", "%s_%s_%s.deb" % (
-                    pkg, pin["version"].split(":")[-1], pins["debian"]["architecture"]))) for pkg, pin in fx["debs"].items())
+                cached = all(os.path.exists(apt.deb_path(pkg, pin["version"])) for pkg, pin in fx["debs"].items())
                 if not cached and "fallback" in fx and not offered(fx):
                     fb = fixtures[fx["fallback"]]
+                    pinned = ", ".join("%s %s" % (k, v["version"]) for k, v in sorted(fx["debs"].items()))
+                    now = ", ".join("%s %s" % (k, "/".join(apt.offered(k, fx["suite"])) or "none")
+                                    for k in sorted(fx["debs"]))
                     print("build.py: NOTE: the pinned %s build of etcd %s (%s) is no longer offered by Debian %s "
                           "(now: %s); falling back to %s's etcd %s as the newest fixture. Update the pin in %s."
-                          % (key, fx["etcd"], ", ".join("%s %s" % (k, v["version"]) for k, v in sorted(fx["debs"].items())),
-                             fx["suite"], ", ".join("%s %s" % (k, "/".join(apt.offered(k, fx["suite"])) or "none")
-                                                    for k in sorted(fx["debs"])), fb["suite"], fb["etcd"],
-                             args.versions), file=sys.stderr)
+                          % (key, fx["etcd"], pinned, fx["suite"], now, fb["suite"], fb["etcd"], args.versions),
+                          file=sys.stderr)
                     built[key] = built[fx["fallback"]]
                     continue
                 files = from_debian(fx, work, apt)

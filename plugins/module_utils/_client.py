@@ -41,8 +41,8 @@ timeout=10, validate_certs=True)``
       ``path`` like ``'/v3/kv/range'``. With ``endpoint=None`` the endpoints are tried in order and the
       next one is used when one is unreachable, has no leader, times out or fails TLS (other errors are the
       same on every member and are raised at once). ``auth=False`` never authenticates (only calls that
-      etcd serves without a user, e.g. status); ``auth=True`` authenticates if a user is configured;
-      ``auth='lazy'`` (member_list, alarm_list) authenticates too, but when authentication cannot work
+      etcd serves without a user); ``auth=True`` authenticates if a user is configured;
+      ``auth='lazy'`` (status, member_list, alarm_list) authenticates too, but when authentication cannot work
       (no leader, timeout) sends the request without a token, so reads still work on a cluster without quorum.
       ``mutating=True`` (used by every changing call of this client) only fails over when the request
       certainly did not reach etcd (connection refused, TLS, no leader), never after a timeout.
@@ -53,7 +53,8 @@ timeout=10, validate_certs=True)``
 
     - ``status(endpoint)`` -> dict: ``endpoint, cluster_id, member_id, leader_id`` (ints, 0 = no leader),
       ``version, db_size, db_size_in_use, raft_term, raft_index, raft_applied_index, revision,
-      is_learner, is_leader, errors`` (list of str). Sent without authentication.
+      is_learner, is_leader, errors`` (list of str). Authenticated like ``member_list`` (``auth='lazy'``):
+      etcd >= 3.5.28 requires a user for it when auth is on.
     - ``health(endpoint)`` -> ``{'endpoint', 'healthy': bool, 'reason': str}`` from ``GET /health``
       (never raises for an unhealthy member; raises ``EtcdError`` only when the endpoint cannot be asked).
     - ``probe(endpoint)`` -> ``status()`` fields (None when unknown) plus ``healthy`` (bool: /health ok, no
@@ -614,7 +615,10 @@ class EtcdClient(object):
 
     def status(self, endpoint, timeout=None):
         endpoint = normalize_endpoint(endpoint)
-        raw = self._call_one(endpoint, '/v3/maintenance/status', {}, timeout=timeout, auth=False)
+        # etcd >= 3.5.28 (CVE-2026-33413) answers Status only to an authenticated user when auth is on; older
+        # releases serve it to anyone. 'lazy': authenticate when a user is set, but a member without a leader
+        # (authentication is a raft request) is still asked without a token
+        raw = self._call_one(endpoint, '/v3/maintenance/status', {}, timeout=timeout, auth='lazy')
         header = raw.get('header') or {}
         member_id = to_int(header.get('member_id'))
         leader = to_int(raw.get('leader'))

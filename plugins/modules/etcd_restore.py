@@ -59,10 +59,11 @@ options:
     description:
       - Add this to the revision of the restored store (C(--bump-revision)), so that watchers and caches notice
         the restore. Needs an etcdutl that supports it (etcd 3.5.8 or newer); the module fails otherwise.
+      - A value above 0 needs O(mark_compacted=true) (etcdutl refuses it otherwise).
     type: int
   mark_compacted:
     description:
-      - Mark the restored revision as compacted (C(--mark-compacted)); needs O(bump_revision).
+      - Mark the restored revision as compacted (C(--mark-compacted)); needs O(bump_revision) above 0.
     type: bool
     default: false
   skip_hash_check:
@@ -280,8 +281,12 @@ def run(module):
     data_dir = os.path.abspath(p['data_dir']).rstrip(os.sep)
     if p['bump_revision'] is not None and p['bump_revision'] < 0:
         module.fail_json(msg='bump_revision must be >= 0, got %d.' % p['bump_revision'])
-    if p['mark_compacted'] and p['bump_revision'] is None:
-        module.fail_json(msg='mark_compacted needs bump_revision (etcdutl refuses it alone).')
+    # etcdutl: --mark-compacted is required if --bump-revision > 0 and disallowed otherwise
+    if p['mark_compacted'] and not p['bump_revision']:
+        module.fail_json(msg='mark_compacted needs bump_revision > 0 (etcdutl refuses it alone).')
+    if p['bump_revision'] and not p['mark_compacted']:
+        module.fail_json(msg='bump_revision > 0 needs mark_compacted=true (etcdutl refuses a revision bump '
+                         'without marking the restored revision compacted).')
     parent = os.path.dirname(data_dir)
     if not os.path.isdir(parent):
         module.fail_json(msg='The parent directory %s of data_dir does not exist.' % parent)

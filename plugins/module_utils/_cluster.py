@@ -132,12 +132,15 @@ def alarm_plan(alarms, which, sizes, quota_bytes, max_usage, force=False):
     return (selected if not refusals else []), refusals, usage
 
 
-def cluster_view(client, probe_members=True, timeout=None):
+def cluster_view(client, probe_members=True, timeout=None, tolerate_no_listing=False):
     """Ask etcd for members, per-endpoint status/health and the resulting quorum.
 
     Returns dict(cluster_id, members, member_list_error, endpoints (probes of the configured endpoints and,
     with ``probe_members``, of members not reached through them), health {member_id: bool},
-    status {member_id: probe}, leader_id, quorum). Raises EtcdError when no endpoint can list the members.
+    status {member_id: probe}, leader_id, quorum). Raises EtcdError when no endpoint can list the members,
+    unless ``tolerate_no_listing`` and a member answered without being able to serve (no leader, timeout):
+    then ``members`` is empty, ``cluster_id`` None and ``member_list_error`` says why (etcd >= 3.5.28 with auth
+    on answers no member list, not even a serializable one, without a leader: authentication is a raft request).
     """
     probes = client.endpoint_report(timeout=timeout)
     listing = None
@@ -150,8 +153,13 @@ def cluster_view(client, probe_members=True, timeout=None):
         errors.append(err)
         try:
             listing = client.member_list(linearizable=False, timeout=timeout)
-        except EtcdError:
-            raise err
+        except EtcdError as err2:
+            # tolerated only when a member was reached but could not serve (no leader, timed out), never when
+            # nothing answered (unreachable, TLS, bad credentials)
+            kinds = set(e.kind for e in (err.errors or [err]) + (err2.errors or [err2]))
+            if not (tolerate_no_listing and kinds & set(['no_leader', 'timeout', 'unavailable'])):
+                raise err
+            listing = dict(cluster_id=None, members=[])
     members = listing['members']
     by_member = {}
     for p in probes:
@@ -185,6 +193,7 @@ def cluster_view(client, probe_members=True, timeout=None):
         cluster_id=listing['cluster_id'], members=members, endpoints=probes, health=health, status=by_member,
         leader_id=leader_id, leaders=sorted(leaders), quorum=quorum(members, set(k for k, v in health.items() if v)),
         member_list_linearizable=not errors,
+        member_list_error=errors[0].message if errors and not members else None,
     )
 
 

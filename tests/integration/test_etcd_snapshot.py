@@ -38,7 +38,7 @@ def check_file(cluster, run):
     assert hashlib.sha256(data).hexdigest() == run['sha256']
     side = json.load(open(path + '.json'))
     assert side['sha256'] == run['sha256'] and side['size'] == run['size'] and side['revision'] == run['revision']
-    assert side['cluster_id'] == run['cluster_id'] and side['etcd_version'] == '3.5.1'
+    assert side['cluster_id'] == run['cluster_id'] and side['etcd_version'] == cluster.version
     assert side['member_id'] == run['member']['member_id'] and side['member_name'] == run['member']['name']
     assert oct(os.stat(path).st_mode & 0o777) == '0o600'
     status = subprocess.run([str(cluster.bin_dir / 'etcdutl'), 'snapshot', 'status', '-w', 'json', path],

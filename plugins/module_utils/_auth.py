@@ -169,7 +169,7 @@ def normalize_permissions(items):
                                       'both).' % (other_index, index, describe_range(perm), other.type, perm.type))
             continue
         seen[rng] = (index, perm)
-    return sorted((p for _, p in seen.values()), key=_perm_sort_key)
+    return sorted((entry[1] for entry in seen.values()), key=_perm_sort_key)
 
 
 def perm_from_actual(item):

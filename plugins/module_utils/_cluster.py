@@ -2,20 +2,25 @@
 # Copyright (c) etcdkit maintainers
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 # SPDX-License-Identifier: Apache-2.0
-"""Cluster view shared by the modules: member health, quorum, member matching and alarm rules.
+"""Cluster policy: view, quorum, leader discovery (one implementation), raft lag, health gate, member matching,
+alarm rules, choice of the member to snapshot and of a restore source. Standard library only.
 
-The functions that take plain data (``quorum``, ``removal_check``, ``match_member``, ``alarm_plan``) are pure
-and unit tested; ``cluster_view`` talks to etcd through an ``EtcdClient``.
+Pure functions (unit tested on tables): ``quorum``, ``removal_check``, ``match_member``, ``alarm_plan``,
+``gate_problems``, ``raft_lag``, ``index_spread``, ``choose_snapshot_member``, ``choose_restore_source``.
+``cluster_view``, ``find_leader``, ``wait_for_gate`` and ``wait_caught_up`` talk to etcd through an
+``EtcdClient``.
 """
 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-from ansible_collections.etcdkit.etcd.plugins.module_utils._client import (
-    EtcdError,
-    format_id,
-    normalize_endpoint,
-)
+import time
+
+from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import EtcdError
+from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import format_id, normalize_endpoint
+
+# errors that no waiting or other endpoint will cure
+FATAL_KINDS = ('auth', 'permission', 'config')
 
 
 def normalize_url(url):
@@ -200,3 +205,265 @@ def public_endpoint(probe):
         raft_index=probe.get('raft_index'), raft_applied_index=probe.get('raft_applied_index'),
         revision=probe.get('revision'), errors=errors,
     )
+
+
+# ------------------------------------------------------------------------------------------------ leader
+
+def find_leader(client, members=None, probes=None, timeout=None):
+    """Find the leader: ``(endpoint, status)``. Asks the configured endpoints (or uses ``probes`` already taken),
+    then the advertised client URLs of the member the others name as leader (``members``: member list; read
+    when None). ``(None, status of a member that names a leader or None)`` when no reachable member leads."""
+    known = None
+    statuses = probes if probes is not None else []
+    if probes is None:
+        for ep in client.endpoints:
+            try:
+                statuses.append(client.status(ep, timeout=timeout))
+            except EtcdError:
+                continue
+    for st in statuses:
+        if st.get('is_leader'):
+            return st['endpoint'], st
+        if st.get('leader_id') and known is None:
+            known = st
+    if known is None:
+        return None, None
+    if members is None:
+        try:
+            members = client.member_list(timeout=timeout)['members']
+        except EtcdError:
+            return None, known
+    asked = set(normalize_endpoint(st['endpoint']) for st in statuses if st.get('endpoint'))
+    for member in members:
+        if member['id'] != known['leader_id']:
+            continue
+        for url in member.get('client_urls') or []:
+            try:
+                url = normalize_endpoint(url)
+            except EtcdError:
+                continue
+            if url in asked:
+                continue
+            try:
+                st = client.status(url, timeout=timeout)
+            except EtcdError:
+                continue
+            if st['is_leader']:
+                return url, st
+    return None, known
+
+
+def raft_lag(leader_raft_index, probe):
+    """How far the member's applied index is behind the leader's raft index (None when unknown)."""
+    if leader_raft_index is None or not probe or probe.get('raft_applied_index') is None:
+        return None
+    return max(int(leader_raft_index) - int(probe['raft_applied_index']), 0)
+
+
+def index_spread(probes):
+    """Largest minus smallest applied raft index over the probes that answered (0 with fewer than two)."""
+    values = [p['raft_applied_index'] for p in probes if p.get('raft_applied_index') is not None
+              and p.get('member_id')]
+    return (max(values) - min(values)) if len(values) > 1 else 0
+
+
+# ------------------------------------------------------------------------------------------- health gate
+
+def _nospace_only(probe):
+    """True when the only thing wrong with a member is an active NOSPACE alarm."""
+    texts = [t for t in [probe.get('error') or ''] + list(probe.get('errors') or []) if t]
+    return bool(texts) and bool(probe.get('leader_id')) and all('NOSPACE' in t.upper() for t in texts)
+
+
+def gate_problems(view, alarms=None, max_raft_index_spread=None, allow_nospace=False):
+    """Every reason the cluster is not fully healthy (empty list: the gate is open). Pure over a
+    ``cluster_view`` result. Checks: each member reachable and healthy (an added, unstarted member counts as
+    unhealthy), endpoints that belong to another cluster or member list, exactly one leader all agree on,
+    healthy quorum of the voting members, active alarms (``alarms``: list of {member_id, alarm}; NOSPACE is
+    tolerated with ``allow_nospace``), and the spread of applied raft indexes over the members that answered
+    (``max_raft_index_spread``; None: not checked)."""
+    problems = []
+    members = view['members']
+    for m in members:
+        if view['health'].get(m['id']):
+            continue
+        probe = view['status'].get(m['id'])
+        if probe is not None:
+            if allow_nospace and _nospace_only(probe):
+                continue
+            why = probe.get('error') or 'unhealthy'
+        elif not m.get('name'):
+            why = 'added but not started yet'
+        else:
+            urls = [u.rstrip('/') for u in m.get('client_urls') or []]
+            tried = [p for p in view['endpoints'] if p['endpoint'] in urls]
+            why = '; '.join(p['error'] for p in tried if p.get('error')) or 'no endpoint of this member answered'
+        problems.append('member %s (%s) is unhealthy: %s' % (format_id(m['id']), m.get('name') or 'unstarted', why))
+    member_ids = set(m['id'] for m in members)
+    for p in view['endpoints']:
+        if p.get('member_id') is None and p.get('error'):
+            if not any(p['endpoint'] in [u.rstrip('/') for u in m.get('client_urls') or []] for m in members):
+                problems.append('endpoint %s: %s' % (p['endpoint'], p['error']))
+        elif p.get('member_id') and p['member_id'] not in member_ids:
+            problems.append('endpoint %s belongs to member %s which is not in the member list (cluster %s)'
+                            % (p['endpoint'], format_id(p['member_id']), format_id(p.get('cluster_id'))))
+        elif p.get('cluster_id') and p['cluster_id'] != view['cluster_id']:
+            problems.append('endpoint %s is in cluster %s, not %s' % (p['endpoint'], format_id(p['cluster_id']),
+                                                                      format_id(view['cluster_id'])))
+    if not view.get('leader_id'):
+        problems.append('no member knows a leader')
+    elif len(view.get('leaders') or []) > 1:
+        problems.append('members disagree on the leader: %s' % ', '.join(format_id(x) for x in view['leaders']))
+    for a in alarms or []:
+        if allow_nospace and a['alarm'] == 'NOSPACE':
+            continue
+        problems.append('alarm %s is active on member %s' % (a['alarm'], format_id(a['member_id'])))
+    q = view['quorum']
+    if not q['ok']:
+        problems.append('no healthy quorum: %d of %d voting members healthy, %d needed'
+                        % (q['healthy_voting'], q['voting'], q['required']))
+    if max_raft_index_spread is not None:
+        probes = list(view['status'].values())
+        spread = index_spread(probes)
+        if spread > max_raft_index_spread:
+            problems.append('applied raft indexes differ by %d (more than max_raft_index_spread=%d): %s'
+                            % (spread, max_raft_index_spread,
+                               ', '.join('%s=%s' % (p['endpoint'], p.get('raft_applied_index')) for p in probes)))
+    return problems
+
+
+def health_gate(client, alarms=True, max_raft_index_spread=None, allow_nospace=False, probe_members=True,
+                timeout=None):
+    """One look at the cluster: ``(view, alarms, problems)``. ``alarms=False`` skips reading the alarms. An alarm
+    list that cannot be read is a problem. Raises EtcdError only when the members cannot be listed."""
+    view = cluster_view(client, probe_members=probe_members, timeout=timeout)
+    active = []
+    extra = []
+    if alarms:
+        try:
+            active = client.alarm_list(timeout=timeout)
+        except EtcdError as err:
+            extra.append('alarms could not be read: %s' % err.message)
+    problems = extra + gate_problems(view, active, max_raft_index_spread, allow_nospace)
+    return view, active, problems
+
+
+def wait_for_gate(client, wait_timeout, sleep=time.sleep, clock=time.time, **kwargs):
+    """Repeat ``health_gate`` until it opens or ``wait_timeout`` seconds pass. Returns ``(view, alarms, [])`` or
+    ``(last view or None, alarms, problems)``. Errors of kinds in FATAL_KINDS are raised at once."""
+    deadline = clock() + wait_timeout
+    while True:
+        try:
+            view, active, problems = health_gate(client, **kwargs)
+        except EtcdError as err:
+            if err.kind in FATAL_KINDS:
+                raise
+            view, active, problems = None, [], [err.message]
+        if not problems or clock() >= deadline:
+            return view, active, problems
+        sleep(min(1.0, max(0.0, deadline - clock())))
+
+
+def wait_caught_up(client, endpoint, wait_timeout, max_lag, is_learner=False, allow_nospace=True,
+                   sleep=time.sleep, clock=time.time):
+    """Wait until the member at ``endpoint`` is healthy and its applied index at most ``max_lag`` behind the
+    leader's raft index. Returns ``(probe, problem or None)``."""
+    deadline = clock() + wait_timeout
+    while True:
+        probe = client.probe(endpoint)
+        problem = None
+        if not probe.get('healthy') and not (allow_nospace and _nospace_only(probe)):
+            problem = probe.get('error') or 'unhealthy'
+        elif not probe.get('is_leader') and not is_learner:
+            leader_ep, leader = find_leader(client)
+            lag = raft_lag(leader.get('raft_index') if leader_ep else None, probe)
+            if lag is None:
+                problem = 'leader not reachable'
+            elif lag > max_lag:
+                problem = 'applied index %s is %d behind the leader' % (probe.get('raft_applied_index'), lag)
+        if problem is None or clock() >= deadline:
+            return probe, problem
+        sleep(min(0.5, max(0.0, deadline - clock())))
+
+
+# --------------------------------------------------------------------------------------- snapshot source
+
+def choose_snapshot_member(probes, leader_raft_index, max_lag):
+    """Pick the member to stream a snapshot from: healthy, a voter, caught up (applied index at most
+    ``max_lag`` behind ``leader_raft_index`` when known); followers first, then the least lag, then the order
+    of ``probes``. Returns ``(probe or None, [problem, ...])``. Probes of different clusters are a problem."""
+    reachable = [p for p in probes if p.get('member_id')]
+    clusters = set(p['cluster_id'] for p in reachable)
+    if len(clusters) > 1:
+        return None, ['the endpoints belong to different clusters (%s); give endpoints of one cluster'
+                      % ', '.join(sorted(format_id(c) for c in clusters))]
+    candidates, problems = [], []
+    for probe in probes:
+        reason = None
+        lag = raft_lag(leader_raft_index, probe)
+        if not probe.get('healthy'):
+            reason = probe.get('error') or 'unhealthy'
+        elif probe.get('is_learner'):
+            reason = 'is a learner'
+        elif lag is not None and lag > max_lag:
+            reason = 'applied index %s is more than %d behind the leader (%s)' % (
+                probe.get('raft_applied_index'), max_lag, leader_raft_index)
+        if reason:
+            problems.append('%s: %s' % (probe['endpoint'], reason))
+        else:
+            candidates.append(probe)
+    if not candidates:
+        return None, problems
+    order = dict((p['endpoint'], i) for i, p in enumerate(probes))
+    candidates.sort(key=lambda p: (bool(p.get('is_leader')), -(p.get('raft_applied_index') or 0),
+                                   order[p['endpoint']]))
+    return candidates[0], problems
+
+
+def choose_restore_source(candidates, cluster_id=None, min_revision=None):
+    """Choose what to restore from, by revision and cluster identity - never by wall-clock time (clocks differ
+    between hosts and a snapshot's file time says nothing about the data).
+
+    ``candidates``: mappings with ``name``, ``revision`` (int or None), ``verified`` (bool), ``cluster_id``
+    (hex str or None = unknown, e.g. an old RAM-disk sidecar). ``cluster_id``: the identity wanted (None: any).
+    ``min_revision``: the revision known acknowledged (e.g. a watermark); a source below it is still chosen
+    when nothing better exists, and ``loss`` reports the gap.
+
+    Rules: only verified candidates; with ``cluster_id`` set, candidates of another cluster are excluded and
+    those of unknown identity are only used when no candidate of the right cluster exists; the highest revision
+    wins; ties go to the known identity, then to the name (deterministic). Returns ``{'source': candidate or
+    None, 'reason': str, 'loss': int or None, 'rejected': [{'name', 'reason'}]}``."""
+    rejected = []
+    same, unknown = [], []
+    for cand in candidates:
+        if not cand.get('verified'):
+            rejected.append(dict(name=cand.get('name'), reason='not verified'))
+        elif cand.get('revision') is None:
+            rejected.append(dict(name=cand.get('name'), reason='revision unknown'))
+        elif cluster_id is None or cand.get('cluster_id') == cluster_id:
+            same.append(cand)
+        elif cand.get('cluster_id') is None:
+            unknown.append(cand)
+        else:
+            rejected.append(dict(name=cand.get('name'), reason='belongs to cluster %s, not %s'
+                                 % (cand.get('cluster_id'), cluster_id)))
+    pool, why = (same, 'highest verified revision') if same else (unknown, 'highest verified revision of unknown '
+                                                                           'cluster identity (no snapshot of '
+                                                                           'cluster %s)' % cluster_id)
+    if same:
+        rejected.extend(dict(name=u.get('name'), reason='cluster identity unknown and a snapshot of cluster %s '
+                             'exists' % cluster_id) for u in unknown)
+    if not pool:
+        return dict(source=None, reason='no verified snapshot%s' % (' of cluster %s' % cluster_id
+                                                                      if cluster_id else ''),
+                    loss=None, rejected=rejected)
+    pool = sorted(pool, key=lambda c: (int(c['revision']), c.get('cluster_id') is not None, str(c.get('name'))),
+                  reverse=True)
+    best = pool[0]
+    for other in pool[1:]:
+        rejected.append(dict(name=other.get('name'), reason='lower revision %s than %s' % (other['revision'],
+                                                                                          best['revision'])))
+    loss = None
+    if min_revision is not None:
+        loss = max(int(min_revision) - int(best['revision']), 0)
+    return dict(source=best, reason=why, loss=loss, rejected=rejected)

@@ -144,3 +144,12 @@ def plan_retention(snapshots, policy=None, now=None):
             entry['reasons'] = ['unverified (not counted)']
             keep.append(entry)
     return {'keep': keep, 'prune': prune}
+
+
+def policy_from_ramdisk(retention=None):
+    """The RAM-disk helper's old policy (``{'keep_last': N, 'keep_daily': D}``, defaults 10 and 7: the N newest
+    plus the newest of each of the last D UTC days) expressed in this policy. Its "keep at least one" rule is
+    this policy's "the newest verified snapshot is never pruned"."""
+    retention = retention or {}
+    return normalize_policy(dict(keep_last=int(retention.get('keep_last', 10)),
+                                 keep_daily=int(retention.get('keep_daily', 7)), keep_weekly=0, keep_monthly=0))

@@ -110,9 +110,9 @@ def run(module):
         try:
             client.auth_status()
         except EtcdError as err:
-            module.fail_json(msg='Authentication is now enabled, but user %s cannot log in: %s Fix the password of '
-                                 '%s (etcd_user) or disable authentication again.' % (client.user, err.message,
-                                                                                       client.user),
+            user = client.user
+            module.fail_json(msg='Authentication is now enabled, but user %s cannot log in: %s Set password to the '
+                                 'password that %s has in etcd.' % (user, err.message, user),
                              error=err.to_dict(), **result)
     elif plan.enabled:
         module.warn('Authentication is now enabled: every further call needs user and password (a user with the '

@@ -166,7 +166,8 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.etcdkit.etcd.plugins.module_utils import _snapshot as snapfiles
+from ansible_collections.etcdkit.etcd.plugins.module_utils import _snapstore as snapfiles
+from ansible_collections.etcdkit.etcd.plugins.module_utils._fsutil import fsync_dir, read_json, write_json_atomic
 
 MARKER_SUFFIX = '.etcdkit-restore.json'
 
@@ -213,9 +214,8 @@ def verify_snapshot(module, snapshot, skip_hash_check):
         except snapfiles.SnapshotFileError as exc:
             module.fail_json(msg='Snapshot %s is not usable: %s. Nothing was changed (skip_hash_check=true restores '
                              'a db file without a trailer).' % (snapshot, exc))
-    sidecar_path = snapshot + snapfiles.SIDECAR_SUFFIX
-    sidecar = snapfiles.read_sidecar(sidecar_path) if os.path.exists(sidecar_path) else None
-    if os.path.exists(sidecar_path) and sidecar is None:
+    sidecar, fmt, sidecar_path = snapfiles.read_sidecar(snapshot)
+    if fmt == 'invalid':
         module.fail_json(msg='Metadata sidecar %s is not valid JSON; nothing was changed.' % sidecar_path)
     if sidecar and sidecar.get('sha256') and sidecar['sha256'] != hasher.hexdigest():
         module.fail_json(msg='Snapshot %s does not match its metadata sidecar %s (sha256 %s, expected %s): the file '
@@ -315,7 +315,7 @@ def run(module):
     state = dir_state(data_dir)
     if state == 'file':
         module.fail_json(msg='data_dir %s exists and is not a directory.' % data_dir, **result)
-    marker = snapfiles.read_sidecar(marker_path)
+    marker = read_json(marker_path)
     if state == 'nonempty' and marker and os.path.isdir(os.path.join(data_dir, 'member')):
         recorded = dict((k, marker.get(k)) for k in wanted)
         if recorded == wanted:
@@ -367,8 +367,8 @@ def run(module):
         else:
             # replaces a missing or empty directory atomically
             os.rename(target, data_dir)
-        snapfiles.fsync_dir(parent)
-        snapfiles.write_json_atomic(marker_path, dict(
+        fsync_dir(parent)
+        write_json_atomic(marker_path, dict(
             wanted, snapshot=snapshot, revision=result['revision'],
             restored_at=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')))
     except (IOError, OSError) as exc:

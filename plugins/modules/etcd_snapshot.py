@@ -185,7 +185,8 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.etcdkit.etcd.plugins.module_utils._client import EtcdError, format_id
 from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import EtcdModule
 from ansible_collections.etcdkit.etcd.plugins.module_utils._retention import plan_retention
-from ansible_collections.etcdkit.etcd.plugins.module_utils import _snapshot as snapfiles
+from ansible_collections.etcdkit.etcd.plugins.module_utils import _snapstore as snapfiles
+from ansible_collections.etcdkit.etcd.plugins.module_utils._fsutil import fsync_dir, write_json_atomic
 
 _UTC = datetime.timezone.utc
 
@@ -350,7 +351,7 @@ def run(module):
                                  % (part, to_native(exc)), **result)
             result['changed'] = True
             os.rename(part, path)
-            snapfiles.fsync_dir(dest_dir)
+            fsync_dir(dest_dir)
             module.set_mode_if_different(path, p['mode'], False)
             metadata = dict(
                 name=base, revision=revision, cluster_id=cluster_id, member_id=member['member_id'],
@@ -358,7 +359,7 @@ def run(module):
                 sha256=hasher.hexdigest(), size=hasher.size, time=_fmt_time(now), trailer='sha256',
                 db_size=chosen.get('db_size'), raft_index=chosen.get('raft_index'),
             )
-            snapfiles.write_json_atomic(path + snapfiles.SIDECAR_SUFFIX, metadata)
+            write_json_atomic(path + snapfiles.SIDECAR_SUFFIX, metadata)
             module.set_mode_if_different(path + snapfiles.SIDECAR_SUFFIX, p['mode'], False)
             result.update(size=hasher.size, sha256=hasher.hexdigest())
         new_entry = dict(name=base, time=now, verified=True, files=[], path=path, revision=revision)
@@ -387,7 +388,7 @@ def run(module):
                     except OSError as exc:
                         if os.path.exists(path):
                             module.fail_json(msg='Cannot remove %s: %s' % (path, to_native(exc)), **result)
-            snapfiles.fsync_dir(dest_dir)
+            fsync_dir(dest_dir)
     if created_dir:
         result['changed'] = True
     if lock_fh is not None:

@@ -114,14 +114,14 @@ class FakeHTTPError(cl.HTTPError):
 
 
 class ScriptedClient(cl.EtcdClient):
-    """EtcdClient whose transport answers from a script: list of (url_suffix, response or exception)."""
+    """EtcdClient whose injected opener answers from a script: list of (url_suffix, response or exception)."""
 
     def __init__(self, script, **kwargs):
-        super(ScriptedClient, self).__init__(['https://a:2379', 'https://b:2379'], **kwargs)
+        super(ScriptedClient, self).__init__(['https://a:2379', 'https://b:2379'], opener=self._open, **kwargs)
         self.script = list(script)
         self.sent = []
 
-    def _open(self, url, data=None, headers=None, method='POST', timeout=None):
+    def _open(self, url, data=None, headers=None, method='POST', timeout=None, tls=None):
         self.sent.append((url, json.loads(data) if data else None, dict(headers or {})))
         suffix, answer = self.script.pop(0)
         assert url.endswith(suffix), (url, suffix)

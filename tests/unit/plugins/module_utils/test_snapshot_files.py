@@ -14,7 +14,8 @@ import os
 
 import pytest
 
-from ansible_collections.etcdkit.etcd.plugins.module_utils import _snapshot as s
+from ansible_collections.etcdkit.etcd.plugins.module_utils import _snapstore as s
+from ansible_collections.etcdkit.etcd.plugins.module_utils._fsutil import write_json_atomic
 
 UTC = datetime.timezone.utc
 
@@ -103,7 +104,7 @@ def test_scan(tmp_path):
 
 def test_write_json_atomic(tmp_path):
     path = str(tmp_path / 'x.json')
-    s.write_json_atomic(path, {'a': 1})
+    write_json_atomic(path, {'a': 1})
     assert json.load(open(path)) == {'a': 1}
     assert oct(os.stat(path).st_mode & 0o777) == '0o600'
     assert os.listdir(str(tmp_path)) == ['x.json']

@@ -79,8 +79,8 @@ def run(argv):
 
 def main():
     req = json.loads(sys.argv[1])
-    out = {'files': dict((p, describe(p)) for p in req.get('files', [])),
-           'texts': dict((p, read_text(p)) for p in req.get('texts', []))}
+    out = {'files': {p: describe(p) for p in req.get('files', [])},
+           'texts': {p: read_text(p) for p in req.get('texts', [])}}
     try:
         pw = pwd.getpwnam(req['user'])
         out['user'] = {'exists': True, 'home': pw.pw_dir, 'shell': pw.pw_shell, 'comment': pw.pw_gecos}

@@ -89,8 +89,9 @@ def main():
     unit = {}
     for line in run(['systemctl', 'show', '--property=ActiveState,UnitFileState,MainPID', '--',
                      req['unit'] + '.service']).splitlines():
-        key, _, value = line.partition('=')
-        unit[key] = value
+        key, sep, value = line.partition('=')
+        if sep:
+            unit[key] = value
     out['unit'] = unit
     out['listeners'] = [line for line in run(['ss', '-Htlnp']).splitlines() if line.strip()]
     print(json.dumps(out, sort_keys=True))

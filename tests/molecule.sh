@@ -3,7 +3,7 @@
 # test hosts; whatever happens, every lab is destroyed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SCENARIOS_ALL=(smoke default colocated ramdisk)
+SCENARIOS_ALL=(smoke default colocated ramdisk scale)
 cleanup() { tests/testhosts/testhosts down --all || true; }
 trap cleanup EXIT
 scenarios=("$@")

@@ -54,6 +54,7 @@ __metaclass__ = type
 from collections import namedtuple
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import CoreError
+from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import prefix_end, to_bytes
 
 ROOT = 'root'
 PERM_TYPES = ('read', 'write', 'readwrite')
@@ -80,28 +81,8 @@ AuthPlan = namedtuple('AuthPlan', ['changed', 'actions', 'enabled', 'warnings'])
 
 # ------------------------------------------------------------------------------------------------ helpers
 
-def to_bytes(value):
-    if value is None:
-        return b''
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, bytearray):
-        return bytes(value)
-    return str(value).encode('utf-8')
-
-
 def to_text(value):
     return to_bytes(value).decode('utf-8', 'replace')
-
-
-def prefix_end(key):
-    """range_end of every key that starts with ``key`` (bytes in, bytes out); ``b'\\x00'`` = up to the end."""
-    key = bytearray(to_bytes(key))
-    for i in range(len(key) - 1, -1, -1):
-        if key[i] < 0xff:
-            key[i] += 1
-            return bytes(key[:i + 1])
-    return ALL_KEYS
 
 
 def _is_bool(value):

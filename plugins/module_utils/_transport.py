@@ -74,6 +74,8 @@ def to_bytes(data):
         return b''
     if isinstance(data, bytes):
         return data
+    if isinstance(data, bytearray):
+        return bytes(data)
     return str(data).encode('utf-8')
 
 

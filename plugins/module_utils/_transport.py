@@ -414,7 +414,7 @@ class Transport(object):
         if auth == 'lazy' and endpoint in self._auth_unavailable:
             return ''
         try:
-            return self.authenticate(endpoint, timeout)
+            return self.login(endpoint, timeout)
         except EtcdError as err:
             # authentication is a raft request: without a leader it cannot work, but reads that etcd
             # serves without a user still can
@@ -422,6 +422,27 @@ class Transport(object):
                 raise
             self._auth_unavailable.add(endpoint)
             return ''
+
+    def login(self, endpoint, timeout=None):
+        """A token for ``endpoint``. A learner serves no raft request, Authenticate included ("rpc not supported
+        for learner"), yet it accepts a token issued by another member: a simple token is assigned through raft
+        and so known to every member that applied it, a JWT is signed. So a learner's token comes from the first
+        other endpoint that can log in (etcd >= 3.5.28 with auth on answers even Status only to a user)."""
+        try:
+            return self.authenticate(endpoint, timeout)
+        except EtcdError as err:
+            if 'not supported for learner' not in (err.server_message or err.message or ''):
+                raise
+            for other in self.endpoints:
+                if other == endpoint:
+                    continue
+                try:
+                    token = self.authenticate(other, timeout)
+                except EtcdError:
+                    continue
+                self._tokens[endpoint] = token
+                return token
+            raise
 
     def call_one(self, endpoint, path, body, timeout=None, auth=True):
         token = self._token(endpoint, timeout, auth)
@@ -433,7 +454,7 @@ class Transport(object):
                 raise
             # token expired/invalid or the server now wants one: renew once
             self._tokens.pop(endpoint, None)
-            token = self.authenticate(endpoint, timeout)
+            token = self.login(endpoint, timeout)
             return self.raw(endpoint, path, body, timeout=timeout, token=token)
 
     # -------------------------------------------------------------------------------------- fail-over

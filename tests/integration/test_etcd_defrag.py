@@ -60,9 +60,15 @@ def test_defrag_rule_order_idempotence(etcd_cluster, run_module):
     assert not again.failed and not again.changed and again['compaction']['compacted'] is False, again
     assert run_module('etcd_defrag', dict(never, compact_keep_revisions=5), check=True).changed is False
 
-    # etcd recomputes the in-use size at its next backend commit: one write
-    etcd_cluster.etcdctl('put', '/it/defrag/after', 'done')
-    time.sleep(1)
+    # etcd frees the compacted pages in the background and recomputes the in-use size at a later backend commit:
+    # write until every member reports less than half of its database in use (each member on its own schedule)
+    deadline = time.time() + 30
+    while True:
+        etcd_cluster.etcdctl('put', '/it/defrag/after', 'done')
+        time.sleep(1)
+        settled = statuses(etcd_cluster)
+        if all(s['in_use'] < s['db_size'] / 2 for s in settled.values()) or time.time() > deadline:
+            break
 
     # check mode: the plan, leader last, nothing done
     check = run_module('etcd_defrag', strict, check=True)

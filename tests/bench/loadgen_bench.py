@@ -40,6 +40,8 @@ import sys
 import tempfile
 import time
 
+from benchdoc import write_section
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 LOADGEN = os.path.join(ROOT, "roles", "loadtest", "files", "etcdkit_loadgen.py")
@@ -414,15 +416,7 @@ def cmd_report(results, args, meta):
               "matplotlib is not in requirements-dev.txt." % (args.sniff_cpu, sum(c for c, _ in cover),
                                                              sum(w for _, w in cover)), END]
     section = "\n".join(lines) + "\n"
-    text = open(args.doc).read() if os.path.exists(args.doc) else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(args.doc, "w") as f:
-        f.write(text)
+    write_section(args.doc, BEGIN, END, section)
     print(section)
 
 

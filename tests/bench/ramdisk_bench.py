@@ -27,6 +27,8 @@ import sys
 import time
 import urllib.request
 
+from benchdoc import write_section
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 TH = os.path.join(ROOT, "tests", "testhosts", "testhosts")
@@ -202,15 +204,7 @@ def cmd_report(args):
         END,
     ]
     section = "\n".join(lines) + "\n"
-    text = open(args.doc).read() if os.path.exists(args.doc) else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(args.doc, "w") as f:
-        f.write(text)
+    write_section(args.doc, BEGIN, END, section)
     print(section)
     return 0
 

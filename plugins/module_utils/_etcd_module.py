@@ -46,12 +46,6 @@ def connection_argspec():
 CONNECTION_OPTIONS = tuple(connection_argspec())
 
 
-def generate_argspec(**kwargs):
-    spec = connection_argspec()
-    spec.update(kwargs)
-    return spec
-
-
 def split_user(user, password):
     """``user`` may be ``name:password`` (like ``etcdctl --user``) when ``password`` is not set."""
     if user and ':' in user and not password:

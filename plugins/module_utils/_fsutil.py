@@ -12,7 +12,6 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import datetime
-import hashlib
 import json
 import os
 import shutil
@@ -57,14 +56,6 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def fsync_file(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_json_atomic(path, data, mode=0o600):
     """Write JSON to ``path`` through a temporary file in the same directory, fsync, rename, fsync the dir."""
     tmp = '%s.tmp-%d' % (path, os.getpid())
@@ -94,21 +85,6 @@ def read_json(path):
     except (IOError, OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def sha256_file(path, upto=None):
-    """Hex SHA-256 of the file (of its first ``upto`` bytes when given)."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as fh:
-        left = upto
-        while left is None or left > 0:
-            block = fh.read(CHUNK if left is None else min(CHUNK, left))
-            if not block:
-                break
-            digest.update(block)
-            if left is not None:
-                left -= len(block)
-    return digest.hexdigest()
 
 
 def copy_tree_durable(src, dst, skip=(), skip_prefixes=()):

@@ -62,6 +62,7 @@ demo-down: venv
 	$(TESTHOSTS) --lab etcd down
 
 bench: deps venv artifacts
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	tests/bench/run.sh
 
 clean:

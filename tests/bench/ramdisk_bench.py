@@ -27,7 +27,7 @@ import sys
 import time
 import urllib.request
 
-from benchdoc import write_section
+from benchdoc import plot_bars, write_section
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -133,6 +133,10 @@ def fmt_bytes(n):
 
 
 def cmd_report(args):
+    meta = {}
+    if args.meta:
+        with open(args.meta) as f:
+            meta = json.load(f)
     with open(args.disk) as f:
         d = json.load(f)
     with open(args.ramdisk) as f:
@@ -169,10 +173,9 @@ def cmd_report(args):
         BEGIN,
         "## RAM-disk vs disk",
         "",
-        "Same 3 test hosts (systemd-nspawn Debian bookworm, lab `rdbench` on 127.0.12.1-3, etcd 3.5.1, TLS, "
-        "quota 256 MiB), first in the role's default disk-backed mode, then after `playbooks/ramdisk.yml` moved the "
+        "Same 3 test hosts (systemd-nspawn Debian bookworm, lab `%s`, etcd %s, TLS), first in the role's default disk-backed mode, then after `playbooks/ramdisk.yml` moved the "
         "data dirs onto tmpfs (`etcdkit.etcd.ramdisk`). The hosts' disks are overlayfs upper dirs on the machine's "
-        "disk.",
+        "disk." % (meta.get("lab", "rdbench"), meta.get("etcd_version", "3.5.1")),
         "",
         "- Date: %s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "- Machine: %d cores (%s), %s; 1-minute load average at the end: %.1f (other test suites may share the "
@@ -201,8 +204,26 @@ def cmd_report(args):
         "per event because their rate depends on the interval and on restarts, not on the number of puts; plus "
         "the revision watermark, a ~0.3 KiB state file rewritten once a minute. Client "
         "latencies include the pure-Python protobuf encoding of python-etcd3, the same in both modes.",
-        END,
+        "",
     ]
+    note = "etcd %s; %s" % (meta.get("etcd_version", "?"), datetime.datetime.now(datetime.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M UTC"))
+    fs = [max([v for v in x["wal_fsync_p99_s"].values() if v is not None and v != float("inf")] or [None],
+              key=lambda v: -1 if v is None else v) for x in (d, r)]
+    fs = [None if v is None else v * 1000 for v in fs]
+    lines += [
+        plot_bars(args.doc, "bench-ramdisk-latency", "Disk vs RAM disk: latency (ms)",
+                  ["WAL fsync p99 (bucket bound)", "put p99, 1 client", "put p99, %d clients" % d["multi"]["clients"]],
+                  [("disk", [fs[0], d["single"]["p99_ms"], d["multi"]["p99_ms"]]),
+                   ("RAM disk", [fs[1], r["single"]["p99_ms"], r["multi"]["p99_ms"]])], "ms", note),
+        plot_bars(args.doc, "bench-ramdisk-throughput", "Disk vs RAM disk: sustained puts/s",
+                  ["%d clients" % d["multi"]["clients"]], [("disk", [d["multi"]["throughput_per_s"]]),
+                                                          ("RAM disk", [r["multi"]["throughput_per_s"]])],
+                  "puts/s", note),
+        plot_bars(args.doc, "bench-ramdisk-diskbytes", "Bytes etcd wrote to disk per 10k puts (MiB)",
+                  ["3 members"], [("disk", [d["etcd_write_bytes_per_10k_puts"] / 1048576.0]),
+                                  ("RAM disk", [r["etcd_write_bytes_per_10k_puts"] / 1048576.0])], "MiB", note),
+        END]
     section = "\n".join(lines) + "\n"
     write_section(args.doc, BEGIN, END, section)
     print(section)
@@ -229,6 +250,7 @@ def main():
     r.add_argument("--ramdisk", required=True)
     r.add_argument("--doc", required=True)
     r.add_argument("--command", required=True)
+    r.add_argument("--meta", help="JSON with lab and etcd_version (tests/bench/run.sh writes it)")
     args = p.parse_args()
     return cmd_measure(args) if args.verb == "measure" else cmd_report(args)
 

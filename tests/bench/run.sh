@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# make bench: RAM-disk vs disk on the same 3 local test hosts (lab "rdbench", 127.0.12.1-3 - the ramdisk scenario's
-# addresses, so it refuses to run while lab "ramdisk" is up). Installs a 3-member TLS cluster with playbooks/site.yml,
-# measures (disk), moves the data dirs onto tmpfs with playbooks/ramdisk.yml, measures again (ramdisk), writes the
-# section "RAM-disk vs disk" of docs/benchmarks.md. The lab is destroyed at the end, pass or fail.
+# make bench: every benchmark of docs/benchmarks.md on 3 local test hosts (lab "bench", 127.0.29.1-3), each figure
+# next to its peer in the same run. Writes the marked sections of docs/benchmarks.md, the PNG plots in docs/img/ and
+# the raw results in docs/benchmarks-*.json. The lab is destroyed at the end, pass or fail.
+#
+#   BENCH="converge ops loadgen ramdisk" (default: all, in this order) chooses the parts:
+#   converge  fresh converge, no-op re-run and check mode of playbooks/site.yml (new hosts, new controller PKI)
+#   ops       etcd_snapshot/etcd_restore vs etcdctl/etcdutl on a ~512 MiB database, then a rolling defrag of the
+#             fragmented database under a fixed-rate client load (tests/bench/ops_bench.py)
+#   loadgen   the load generator vs `etcdctl check perf` vs the per-key `etcdctl put` loop, on a second, plain-http
+#             cluster on the same hosts (the latency sniffer reads cleartext HTTP/2; tests/bench/loadgen_bench.py)
+#   ramdisk   the TLS cluster on disk, then moved onto tmpfs by playbooks/ramdisk.yml (tests/bench/ramdisk_bench.py)
+#   LOADGEN_REPEAT (default 2) sets of the load-generator comparison.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg" PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python
 export ETCDKIT_CACHE="${ETCDKIT_CACHE:-$PWD/.cache}"
 TH=tests/testhosts/testhosts
-LAB=rdbench
-NET=127.0.12
-if "$TH" --lab ramdisk status 2>/dev/null | grep -q '"running": true'; then
-  echo "bench: lab 'ramdisk' (molecule ramdisk) is running on $NET.x; run the benchmark afterwards" >&2
-  exit 1
-fi
+LAB=bench
+NET=127.0.29
+PARTS=" ${BENCH:-converge ops loadgen ramdisk} "
+want() { [[ $PARTS == *" $1 "* ]]; }
 work=$(mktemp -d)
 cleanup() { "$TH" --lab "$LAB" down || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -21,26 +27,67 @@ trap cleanup EXIT
 "$TH" --lab "$LAB" --net "$NET" up 3
 mkdir -p "$work/inv/group_vars"
 "$TH" --lab "$LAB" inventory --group etcd > "$work/inv/hosts.yml"
+version=$(cat "$ETCDKIT_CACHE/artifacts/NEWEST")
+pki="$ETCDKIT_CACHE/pki/bench/etcd"
 cat > "$work/inv/group_vars/etcd.yml" <<VARS
 ---
 etcdkit_cache: "$ETCDKIT_CACHE"
 etcd_address: "{{ ansible_host }}"
 etcd_listen_localhost: false
-etcd_version: "3.5.1"
+etcd_version: "$version"
 etcd_archive_local_path: "{{ etcdkit_cache }}/artifacts/etcd-v{{ etcd_version }}-linux-amd64.tar.gz"
 etcd_archive_local_checksum_file: "{{ etcdkit_cache }}/artifacts/SHA256SUMS"
-etcd_tls_local_dir: "{{ etcdkit_cache }}/pki/bench-ramdisk/{{ etcd_cluster_name }}"
-etcd_quota_backend_bytes: 268435456
+etcd_tls_local_dir: "{{ etcdkit_cache }}/pki/bench/{{ etcd_cluster_name }}"
+etcd_quota_backend_bytes: 2147483648
 etcd_health_delay: 1
 ramdisk_wal_headroom_bytes: 268435456
 ramdisk_health_delay: 1
 VARS
 hosts=$(python3 -c 'import json,sys; print(",".join(h["name"] for h in json.load(sys.stdin)))' < <("$TH" --lab "$LAB" status))
-pki="$ETCDKIT_CACHE/pki/bench-ramdisk/etcd"
+python3 -c 'import json, sys; print(json.dumps({"lab": "bench", "etcd_version": sys.argv[1], "ansible": sys.argv[2]}))' \
+  "$version" "$(ansible --version | head -n 1)" > "$work/meta.json"
+parts=$(echo $PARTS)
+cmd="BENCH=\"$parts\" make bench"
 
-ansible-playbook -i "$work/inv" playbooks/site.yml
-python3 tests/bench/ramdisk_bench.py measure --mode disk --lab "$LAB" --hosts "$hosts" --pki "$pki" --out "$work/disk.json"
-ansible-playbook -i "$work/inv" playbooks/ramdisk.yml
-python3 tests/bench/ramdisk_bench.py measure --mode ramdisk --lab "$LAB" --hosts "$hosts" --pki "$pki" --out "$work/ramdisk.json"
-python3 tests/bench/ramdisk_bench.py report --disk "$work/disk.json" --ramdisk "$work/ramdisk.json" \
-  --doc docs/benchmarks.md --command "make bench (tests/bench/run.sh)"
+if want converge; then
+  python3 tests/bench/ops_bench.py converge --inv "$work/inv" --pki "$pki" --out docs/benchmarks-converge.json
+else
+  ansible-playbook -i "$work/inv" playbooks/site.yml
+fi
+if want ops; then
+  python3 tests/bench/ops_bench.py snapshot --lab "$LAB" --inv "$work/inv" --hosts "$hosts" --pki "$pki" \
+    --out docs/benchmarks-snapshot.json
+  python3 tests/bench/ops_bench.py defrag --lab "$LAB" --inv "$work/inv" --hosts "$hosts" --pki "$pki" \
+    --out docs/benchmarks-defrag.json
+  # the bench's own keys go again before the next parts
+  "$TH" --lab "$LAB" ssh "${hosts%%,*}" 'etcdctl del --prefix /bench/ >/dev/null &&
+    etcdctl compact $(etcdctl endpoint status -w json | python3 -c "import json,sys; print(json.load(sys.stdin)[0][\"Status\"][\"header\"][\"revision\"])") --physical >/dev/null &&
+    etcdctl defrag --cluster --command-timeout=300s >/dev/null'
+fi
+if want converge || want ops; then
+  args=()
+  want converge && args+=(--converge docs/benchmarks-converge.json)
+  want ops && args+=(--snapshot docs/benchmarks-snapshot.json --defrag docs/benchmarks-defrag.json)
+  python3 tests/bench/ops_bench.py report "${args[@]}" --meta "$work/meta.json" --doc docs/benchmarks.md \
+    --command "$cmd"
+fi
+if want loadgen; then
+  # a second, plain-http cluster beside the TLS one (its own name, ports, dirs and unit)
+  ansible-playbook -i "$work/inv" playbooks/site.yml -e etcd_cluster_name=plain -e etcd_tls_enabled=false \
+    -e etcd_client_port=2479 -e etcd_peer_port=2480 -e etcd_metrics_port=2481
+  eps=$(python3 -c 'import json,sys; print(",".join("http://%s:2479" % h["address"] for h in json.load(sys.stdin)))' \
+    < <("$TH" --lab "$LAB" status))
+  python3 tests/bench/loadgen_bench.py --endpoints "$eps" --repeat "${LOADGEN_REPEAT:-2}" \
+    --out docs/benchmarks-loadgen.json --doc docs/benchmarks.md
+fi
+if want ramdisk; then
+  python3 tests/bench/ramdisk_bench.py measure --mode disk --lab "$LAB" --hosts "$hosts" --pki "$pki" \
+    --out "$work/disk.json"
+  ansible-playbook -i "$work/inv" playbooks/ramdisk.yml
+  python3 tests/bench/ramdisk_bench.py measure --mode ramdisk --lab "$LAB" --hosts "$hosts" --pki "$pki" \
+    --out "$work/ramdisk.json"
+  python3 -c 'import json,sys; json.dump({"disk": json.load(open(sys.argv[1])), "ramdisk": json.load(open(sys.argv[2]))}, open("docs/benchmarks-ramdisk.json", "w"), indent=2, sort_keys=True)' \
+    "$work/disk.json" "$work/ramdisk.json"
+  python3 tests/bench/ramdisk_bench.py report --disk "$work/disk.json" --ramdisk "$work/ramdisk.json" \
+    --meta "$work/meta.json" --doc docs/benchmarks.md --command "$cmd"
+fi

@@ -131,8 +131,13 @@ def cmd_converge(args):
 
 def timed_remote(lab, host, *cmds):
     """Run the commands one after the other on the host; seconds of each, timed on the host."""
-    script = "set -e; " + "; ".join('date +%%s.%%N; %s >/dev/null 2>&1' % c for c in cmds) + "; date +%s.%N"
-    ts = [float(x) for x in ssh(lab, host, script).split()]
+    script = ("set -e; " + "; ".join('date +%%s.%%N; %s >/dev/null 2>>%s/err' % (c, WORK) for c in cmds)
+              + "; date +%s.%N")
+    try:
+        ts = [float(x) for x in ssh(lab, host, "mkdir -p %s; : > %s/err; %s" % (WORK, WORK, script)).split()]
+    except subprocess.CalledProcessError as e:
+        raise SystemExit("on %s: %s failed (rc %d): %s" % (host, cmds, e.returncode,
+                                                          ssh(lab, host, "cat %s/err" % WORK)[-3000:]))
     return [round(b - a, 3) for a, b in zip(ts, ts[1:])]
 
 

@@ -80,7 +80,7 @@ def test_promtool_check_config_and_rules(rendered):
     out = _run([_promtool(), 'check', 'config', str(rendered / 'prometheus' / 'prometheus.yml')])
     assert 'SUCCESS' in out
     out = _run([_promtool(), 'check', 'rules', str(rendered / 'prometheus' / 'etcdkit-rules.yml')])
-    assert 'SUCCESS: 17 rules found' in out
+    assert 'SUCCESS: 19 rules found' in out
 
 
 def test_promtool_rule_unit_tests(rendered):
@@ -122,7 +122,8 @@ def test_colocated_clusters_get_their_own_job_and_labels(rendered):
     for group in _load(rendered / 'prometheus' / 'etcdkit-rules.yml')['groups']:
         for rule in group['rules']:
             expr = rule['expr']
-            assert 'job=~"etcd|storageos-etcd|lab\\\\.one"' in expr or 'cluster=~"etcd|storageos-etcd|lab\\\\.one"' in expr, expr
+            assert ('job=~"etcd|storageos-etcd|lab\\\\.one"' in expr or 'cluster=~"etcd|storageos-etcd|lab\\\\.one"' in expr
+                    or rule.get('record') == 'etcdkit:etcd_defrag_needed' and 'job="%s"' % rule['labels']['cluster'] in expr), expr
             assert ' by (' not in expr or 'cluster' in expr.split(' by (', 1)[1].split(')', 1)[0], expr
 
 
@@ -131,9 +132,17 @@ def test_defrag_thresholds_are_the_defrag_rules_defaults(rendered):
         defaults = yaml.safe_load(f)
     want = {k: v for k, v in _defrag_rules.DEFAULT_RULE.items() if k != 'quota_bytes'}
     assert defaults['monitoring_defrag_rule'] == want
-    text = (rendered / 'prometheus' / 'etcdkit-rules.yml').read_text()
-    for value in want.values():
-        assert str(value) in text
+    records = {}
+    for rule in _load(rendered / 'prometheus' / 'etcdkit-rules.yml')['groups'][0]['rules']:
+        if rule.get('record') == 'etcdkit:etcd_defrag_needed':
+            job = rule['expr'].split('job="', 1)[1].split('"', 1)[0]
+            records[job] = rule['expr']
+    assert set(records) == {'etcd', 'storageos-etcd', 'lab.one'}
+    for job, expr in records.items():
+        ratio = 0.3 if job == 'lab.one' else want['min_free_ratio']  # lab sets etcd_defrag_min_free_ratio
+        assert '>= %s\n' % ratio in expr or '>= %s\n' % ratio in expr.replace(')', '\n'), expr
+        for key in ('min_free_bytes', 'free_bytes_trigger', 'quota_usage_ratio'):
+            assert '>= %s' % want[key] in expr, (key, expr)
 
 
 def test_dashboard_queries_parse(rendered, tmp_path):

@@ -44,7 +44,7 @@ def not_after(pem_text):
     begin = pem_text.index("-----BEGIN CERTIFICATE-----") + len("-----BEGIN CERTIFICATE-----")
     end = pem_text.index("-----END CERTIFICATE-----", begin)
     der = base64.b64decode("".join(pem_text[begin:end].split()))
-    _, start, _ = _tlv(der, 0)            # Certificate
+    start = _tlv(der, 0)[1]               # Certificate
     pos, tbs_end = _tlv(der, start)[1:]  # tbsCertificate
     if der[pos] == 0xA0:                  # [0] version
         pos = _tlv(der, pos)[2]

@@ -184,3 +184,20 @@ def test_kubernetes_manifests_validate(rendered):
     assert oct(os.stat(str(rendered / 'kubernetes' / 'etcd.yml')).st_mode & 0o777) == '0o600'
     assert (rendered / 'kubernetes' / 'storageos-etcd-kvbackend-address.txt').read_text() == \
         '10.20.0.1:12379,10.20.0.2:12379,10.20.0.3:12379\n'
+
+
+@pytest.mark.parametrize('second, words', [
+    ({'group': 'etcd', 'vars': {'etcd_cluster_name': 'storageos-etcd'}},
+     ['share a metrics address:port', '10.20.0.1:2381']),
+    ({'group': 'etcd', 'vars': {'etcd_metrics_port': 12381}}, ['same etcd_cluster_name']),
+])
+def test_colliding_clusters_are_refused(tmp_path, second, words):
+    extra = {'monitoring_output_dir': str(tmp_path / 'out'), 'monitoring_clusters': [{'group': 'etcd'}, second]}
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'))
+    proc = subprocess.run(['ansible-playbook', '-i', os.path.join(HERE, 'inventory.yml'),
+                           os.path.join(ROOT, 'playbooks', 'monitoring.yml'), '--skip-tags', 'monitoring_certs',
+                           '-e', json.dumps(extra)], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode != 0
+    for word in words:
+        assert word in proc.stdout + proc.stderr, proc.stdout[-3000:]
+    assert not (tmp_path / 'out').exists()  # nothing rendered

@@ -40,7 +40,7 @@ artifacts: venv
 lint: venv
 	tests/lint/run.sh
 
-unit: venv
+unit: deps venv
 	$(VENV)/bin/python -m pytest -q tests/unit
 
 sanity: venv

@@ -52,6 +52,21 @@ def initial_cluster(members, name, peer_urls, member_id=None):
     return ','.join(parts)
 
 
+def unresolved_absent(members, name, peer_urls=None):
+    """Removal by ``name`` alone of a member etcd does not know by that name: when some member was added but
+    never started (etcd learns a member's name only when it first connects), it may be the one meant, so "not
+    found" would be a guess. Returns the sentence to fail with, or None when the answer is certain."""
+    if not name or peer_urls or any(m.get('name') == name for m in members):
+        return None
+    unstarted = [m for m in members if not m.get('name')]
+    if not unstarted:
+        return None
+    return ('No member is named %r, but %d member(s) were added and never started, so etcd knows no name for '
+            'them yet: %s. Give peer_urls (with or without name) to say which member to remove.'
+            % (name, len(unstarted), '; '.join('%s with peer URLs %s' % (describe(m), ', '.join(m['peer_urls']))
+                                               for m in unstarted)))
+
+
 def retry_unhealthy(func, wait_timeout, sleep=time.sleep, clock=time.time):
     """Run a membership change, retrying until ``wait_timeout`` while etcd refuses it as "unhealthy cluster":
     its strict reconfiguration check wants every member connected for 5 s, so the refusal is transient right

@@ -49,6 +49,17 @@ def test_missing_group_fails_loudly(tmp_path, playbook):
     assert "inventory group 'etcd' does not exist" in out and 'nodes' in out and 'etcd_group' in out, out
 
 
+@pytest.mark.parametrize('tags', [['--tags', 'etcd_configure'], ['--tags', 'etcd_preflight']])
+def test_missing_group_fails_with_tags_too(tmp_path, tags):
+    rc, out = play(tmp_path, '[nodes]\nn1 %s\n' % HOST, *tags)
+    assert rc != 0 and "inventory group 'etcd' does not exist" in out, out
+
+
+def test_group_with_tags_reaches_the_hosts(tmp_path):
+    rc, out = play(tmp_path, '[nodes]\nn1 %s\n' % HOST, '-e', 'etcd_group=nodes', '--tags', 'etcd_configure')
+    assert rc == 4 and 'UNREACHABLE' in out and 'PLAY [Etcd cluster]' in out, out
+
+
 def test_group_in_inventory_vars_is_enough(tmp_path):
     """etcd_group in group_vars/all (no -e) chooses the play's hosts too: the play reaches n1."""
     rc, out = play(tmp_path, '[all:vars]\netcd_group=nodes\n[nodes]\nn1 %s\n' % HOST)

@@ -364,3 +364,32 @@ def test_unknown_outcome_is_reported_changed():
     EtcdModule.fail_etcd(fake_module, err.value)
     assert captured['changed'] is True and captured['may_have_been_applied'] is True
 
+
+
+# ------------------------------------------------------------------------------------------- etcd_restore
+
+def test_restore_that_fails_after_moving_the_old_data_aside_reports_changed(tmp_path, monkeypatch):
+    from ansible_collections.etcdkit.etcd.plugins.modules import etcd_restore
+    data = tmp_path / 'data'
+    (data / 'member').mkdir(parents=True)
+    snap = tmp_path / 'snap.db'
+    snap.write_bytes(b'x')
+    module = FakeModule(dict(snapshot=str(snap), data_dir=str(data), name='m1', initial_cluster=None,
+                             initial_cluster_token=None, initial_advertise_peer_urls=None, bump_revision=None,
+                             mark_compacted=False, skip_hash_check=False, force=True, etcdutl_path=None,
+                             owner=None, group=None))
+    module.run_command = lambda argv: (0, '', '')
+    monkeypatch.setattr(etcd_restore, 'locate_etcdutl', lambda module, data_dir: '/bin/true')
+    monkeypatch.setattr(etcd_restore, 'verify', lambda module, snapshot, params: dict(sha256='0' * 64))
+    monkeypatch.setattr(etcd_restore.rs, 'snapshot_status', lambda *a, **k: dict(revision=5, total_keys=1))
+    monkeypatch.setattr(etcd_restore.fs, 'open_by_processes', lambda path: [])
+
+    def restore(etcdutl, snapshot, data_dir, params, backup_dir=None, runner=None, prepare=None):
+        import os
+        os.rename(data_dir, backup_dir)
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(etcd_restore.rs, 'restore', restore)
+    with pytest.raises(Failed) as failed:
+        etcd_restore.run(module)
+    msg, result = failed.value.args
+    assert result['changed'] is True and result['backup_dir'] in msg and 'No space left' in msg, failed.value.args

@@ -365,8 +365,8 @@ def test_unknown_outcome_is_reported_changed():
     assert captured['changed'] is True and captured['may_have_been_applied'] is True
 
 
-
 # ------------------------------------------------------------------------------------------- etcd_restore
+
 
 def test_restore_that_fails_after_moving_the_old_data_aside_reports_changed(tmp_path, monkeypatch):
     from ansible_collections.etcdkit.etcd.plugins.modules import etcd_restore

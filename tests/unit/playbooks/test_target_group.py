@@ -37,7 +37,7 @@ def play(tmp_path, inventory, *extra, playbook='site.yml'):
                ANSIBLE_RETRY_FILES_ENABLED='False', ANSIBLE_NOCOLOR='1')
     argv = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', str(inv),
             os.path.join(ROOT, 'playbooks', playbook)] + list(extra)
-    proc = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False,
                           universal_newlines=True, timeout=120)
     return proc.returncode, ' '.join(proc.stdout.split())
 

@@ -55,6 +55,7 @@ from collections import namedtuple
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import CoreError
 from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import prefix_end, to_bytes
+from ansible_collections.etcdkit.etcd.plugins.module_utils._verify import confirm, uncertain
 
 ROOT = 'root'
 PERM_TYPES = ('read', 'write', 'readwrite')
@@ -439,13 +440,14 @@ class ActionFailed(CoreError):
     """An action of a plan failed. ``cause`` is the exception, ``done`` lists the actions (``'verb arg'``) carried
     out before it; the message names both, so a module can report a partial change honestly."""
 
-    def __init__(self, cause, done):
+    def __init__(self, cause, done, failed=None):
         text = getattr(cause, 'message', None) or str(cause)
         if done:
             text = '%s (done before this failure: %s; a new run completes the rest)' % (text, ', '.join(done))
         super(ActionFailed, self).__init__(text)
         self.cause = cause
         self.done = list(done)
+        self.failed = failed  # label of the action that failed
 
     def to_dict(self):
         """The cause's ``to_dict()`` (a CoreError's), with the actions done."""
@@ -462,16 +464,24 @@ def action_label(action):
     return verb if arg is None else '%s %s' % (verb, arg)
 
 
-def run_actions(actions, handlers):
+def run_actions(actions, handlers, landed=None):
     """Call ``handlers[verb](arg)`` for each action in order -> list of labels of the actions done.
 
     The first exception stops the run and is raised as ``ActionFailed`` with the actions done before it, so a
-    module can report a partial change honestly."""
+    module can report a partial change honestly. When an action's answer was lost (it may have been applied)
+    and ``landed(action)`` is given, that re-reads: True means it was applied and the run goes on; otherwise
+    ``ActionFailed`` says whether it was not applied or still may have been (``_verify.confirm``)."""
     done = []
     for action in actions:
+        label = action_label(action)
         try:
             handlers[action[0]](action[1])
         except Exception as err:  # pylint: disable=broad-except
-            raise ActionFailed(err, done)
-        done.append(action_label(action))
+            if landed is None or not uncertain(err):
+                raise ActionFailed(err, done, label)
+            try:
+                confirm(err, lambda: landed(action), 'the action %s' % label)
+            except CoreError as final:
+                raise ActionFailed(final, done, label)
+        done.append(label)
     return done

@@ -22,6 +22,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._client import EtcdClient
 from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import CoreError, EtcdError
+from ansible_collections.etcdkit.etcd.plugins.module_utils._verify import uncertain
 
 DEFAULT_ENDPOINTS = ['https://127.0.0.1:2379']
 DEFAULT_TIMEOUT = 10
@@ -130,6 +131,9 @@ class EtcdModule(AnsibleModule):
         result.update(err.details)
         result.update(extra)
         result['error'] = err.to_dict()
+        if uncertain(err):
+            # a change was sent and its answer lost: something may have been written
+            result.update(changed=True, may_have_been_applied=True)
         self.fail_json(msg=err.message, **result)
 
     def run(self, func, **result_on_error):

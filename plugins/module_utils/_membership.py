@@ -28,6 +28,7 @@ from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import (
     KIND_PRECONDITION,
 )
 from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import format_id
+from ansible_collections.etcdkit.etcd.plugins.module_utils._verify import confirm
 
 # etcd's answers while a learner may still become promotable (not in sync yet, leader change, overload)
 PROMOTE_RETRY_KINDS = ('precondition', 'unavailable', 'timeout', 'no_leader', 'unreachable', 'all_failed')
@@ -50,6 +51,21 @@ def initial_cluster(members, name, peer_urls, member_id=None):
     for url in peer_urls:
         parts.append('%s=%s' % (name, url))
     return ','.join(parts)
+
+
+def unresolved_absent(members, name, peer_urls=None):
+    """Removal by ``name`` alone of a member etcd does not know by that name: when some member was added but
+    never started (etcd learns a member's name only when it first connects), it may be the one meant, so "not
+    found" would be a guess. Returns the sentence to fail with, or None when the answer is certain."""
+    if not name or peer_urls or any(m.get('name') == name for m in members):
+        return None
+    unstarted = [m for m in members if not m.get('name')]
+    if not unstarted:
+        return None
+    return ('No member is named %r, but %d member(s) were added and never started, so etcd knows no name for '
+            'them yet: %s. Give peer_urls (with or without name) to say which member to remove.'
+            % (name, len(unstarted), '; '.join('%s with peer URLs %s' % (describe(m), ', '.join(m['peer_urls']))
+                                               for m in unstarted)))
 
 
 def retry_unhealthy(func, wait_timeout, sleep=time.sleep, clock=time.time):
@@ -85,10 +101,30 @@ def add_learner(client, name, peer_urls, learner=True, wait_timeout=120, check_m
         new = dict(id=None, name='', peer_urls=list(peer_urls), client_urls=[], is_learner=bool(learner))
         return dict(added=True, member=new, members=list(members) + [new],
                     initial_cluster=initial_cluster(members, name, peer_urls))
-    added = retry_unhealthy(lambda: client.member_add(peer_urls, is_learner=learner), wait_timeout, sleep, clock)
-    members = added['members'] or client.member_list()['members']
+    try:
+        added = retry_unhealthy(lambda: client.member_add(peer_urls, is_learner=learner), wait_timeout, sleep, clock)
+    except EtcdError as err:
+        # the answer was lost: re-read; the member is there if the addition was applied
+        seen = {}
+
+        def check():
+            seen['members'] = client.member_list(linearizable=True)['members']
+            seen['member'] = match_member(seen['members'], None, peer_urls)[0]
+            return seen['member'] is not None
+        confirm(err, check, 'the addition of member %s (%s)' % (name, ', '.join(peer_urls)))
+        added = dict(member=seen['member'], members=seen['members'])
+    members = added['members'] or _members_after(client, list(members) + [added['member']])
     return dict(added=True, member=added['member'], members=members,
                 initial_cluster=initial_cluster(members, name, peer_urls, added['member']['id']))
+
+
+def _members_after(client, expected):
+    """The member list after a change that was applied: read it, or (when that read fails) what it must be -
+    a failed read must not turn a done change into a failure that reports nothing changed."""
+    try:
+        return client.member_list()['members']
+    except EtcdError:
+        return expected
 
 
 def learner_state(client, member, leader):
@@ -142,7 +178,8 @@ def promote_learner(client, member_id, wait_timeout=120, sleep=time.sleep, clock
         endpoint, leader = find_leader(client, members)
         attempts += 1
         try:
-            return True, client.member_promote(member_id, endpoint=endpoint) or client.member_list()['members']
+            return True, client.member_promote(member_id, endpoint=endpoint) or _members_after(
+                client, [dict(m, is_learner=False) if m['id'] == member_id else m for m in members])
         except EtcdError as err:
             to_follower = endpoint is None and 'user name is empty' in (err.server_message or '')
             if err.kind not in PROMOTE_RETRY_KINDS and not to_follower:
@@ -189,8 +226,18 @@ def remove_member(client, member_id, force=False, wait_timeout=120, check_mode=F
     if check_mode:
         after = [m for m in members if m['id'] != member_id]
     else:
-        after = retry_unhealthy(lambda: client.member_remove(member_id), wait_timeout, sleep, clock) \
-            or client.member_list()['members']
+        try:
+            after = retry_unhealthy(lambda: client.member_remove(member_id), wait_timeout, sleep, clock)
+        except EtcdError as err:
+            # the answer was lost: re-read; the member is gone if the removal was applied
+            seen = {}
+
+            def check():
+                seen['members'] = client.member_list(linearizable=True)['members']
+                return member_id not in [m['id'] for m in seen['members']]
+            confirm(err, check, 'the removal of member %s' % describe(target[0]))
+            after = seen['members']
+        after = after or _members_after(client, [m for m in members if m['id'] != member_id])
     return dict(removed=True, warning=warning, members=after, quorum=view['quorum'])
 
 

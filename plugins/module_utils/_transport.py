@@ -16,7 +16,9 @@ Fail-over rules (``Transport.call`` with ``endpoint=None``): the endpoints are t
   or answers garbage (``FAILOVER_KINDS``);
 - a change (``mutating=True``) goes to the next endpoint only when it certainly did not reach etcd (connection
   refused, TLS, no leader: ``MUTATING_FAILOVER_KINDS``). After a timeout or a broken connection it is not sent
-  again and the error says it may have been applied.
+  again and the error says it may have been applied (``details['may_have_been_applied']``). A connection that
+  breaks after the request was sent (reset, closed without an answer, a cut answer) counts as such a loss; the
+  modules then re-read and report what really happened (``_verify.confirm``).
 
 Tokens: with ``user``/``password`` set the transport authenticates (``/v3/auth/authenticate``) per endpoint the
 first time a call needs it, sends the token in the ``Authorization`` header and renews a rejected token once.
@@ -334,7 +336,7 @@ class Transport(object):
             raise
         except Exception as exc:  # pylint: disable=broad-except
             # urllib, http.client, ssl and open_url's own wrappers all end up here
-            raise transport_error(exc, endpoint, timeout or self.timeout)
+            raise _mark_sent(transport_error(exc, endpoint, timeout or self.timeout), _response_phase(exc))
 
     def raw(self, endpoint, path, body, timeout=None, token=None):
         """POST once to one endpoint, without authentication logic; return the JSON answer (dict)."""
@@ -342,7 +344,8 @@ class Transport(object):
         try:
             data = resp.read()
         except Exception as exc:  # pylint: disable=broad-except
-            raise transport_error(exc, endpoint, timeout or self.timeout)
+            # the request was sent and answered: etcd may have applied it
+            raise _mark_sent(transport_error(exc, endpoint, timeout or self.timeout), True)
         finally:
             _close(resp)
         try:
@@ -472,7 +475,8 @@ class Transport(object):
                 return self.call_one(ep, path, body, timeout, auth)
             except EtcdError as err:
                 kinds = MUTATING_FAILOVER_KINDS if mutating else FAILOVER_KINDS
-                if err.kind not in kinds or (mutating and 'timed out' in err.message.lower()):
+                if err.kind not in kinds or (mutating and ('timed out' in err.message.lower()
+                                                           or err.details.get('sent'))):
                     raise _uncertain(err, path) if mutating else err
                 errors.append(err)
         if len(errors) == 1:
@@ -511,9 +515,25 @@ class Transport(object):
             _close(resp)
 
 
+def _response_phase(exc):
+    """Did the opener fail AFTER the request was sent (while waiting for or reading the answer)? urllib wraps
+    errors of connecting and sending in URLError; an error of reading the answer (reset, closed without an
+    answer, a cut body, a read timeout) comes through as it is. Such a change may have been applied."""
+    if isinstance(exc, URLError):
+        return False
+    return isinstance(exc, (ConnectionResetError, HTTPException, socket.timeout))
+
+
+def _mark_sent(err, sent):
+    if sent:
+        err.details = dict(err.details, sent=True)
+    return err
+
+
 def _uncertain(err, path):
     """A change whose answer was lost (timeout, broken connection) may have been applied: say so."""
-    if err.kind == KIND_TIMEOUT or (err.kind == KIND_UNREACHABLE and 'timed out' in err.message.lower()):
+    if err.kind == KIND_TIMEOUT or (err.kind == KIND_UNREACHABLE and 'timed out' in err.message.lower()) \
+            or err.details.get('sent'):
         err.message = ('%s The change (%s) was sent and may have been applied; check before repeating it.'
                        % (err.message, path))
         err.details = dict(err.details, may_have_been_applied=True)

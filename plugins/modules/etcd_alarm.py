@@ -111,6 +111,7 @@ quota_usage:
 from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import alarm_plan, cluster_view
 from ansible_collections.etcdkit.etcd.plugins.module_utils._defrag_rules import DEFAULT_QUOTA_BYTES
 from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import EtcdModule
+from ansible_collections.etcdkit.etcd.plugins.module_utils._verify import LANDED_WARNING, attempt
 from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import format_id
 
 ARGUMENT_SPEC = dict(
@@ -149,7 +150,11 @@ def run(module):
     remaining = [a for a in alarms if a not in to_disarm]
     if not module.check_mode:
         for a in to_disarm:
-            client.alarm_disarm(a['member_id'], a['alarm'])
+            answered, dummy = attempt(lambda: client.alarm_disarm(a['member_id'], a['alarm']),
+                                      lambda: a not in client.alarm_list(),
+                                      'disarming %s of member %s' % (a['alarm'], format_id(a['member_id'])))
+            if not answered:
+                module.warn(LANDED_WARNING % ('disarming %s' % a['alarm'], 'connection lost or timed out'))
             module.result['changed'] = True
         remaining = client.alarm_list()
     module.result.update(changed=True, disarmed=_public(to_disarm), alarms=_public(remaining))

@@ -254,7 +254,7 @@ def defragment(module, client, member):
     except EtcdError as err:
         raise EtcdError('Defragmentation of %s (%s) failed: %s; the remaining members were not touched.'
                         % (member['name'], member['endpoint'], err.message), kind=err.kind, endpoint=err.endpoint,
-                        code=err.code, server_message=err.server_message)
+                        code=err.code, server_message=err.server_message, details=err.details)
     member['defragmented'] = True
     module.result['changed'] = True
     module.result['order'].append(member['name'])

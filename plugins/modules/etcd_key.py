@@ -98,6 +98,7 @@ deleted:
 '''
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import EtcdModule
+from ansible_collections.etcdkit.etcd.plugins.module_utils._verify import LANDED_WARNING, attempt
 
 ARGUMENT_SPEC = dict(
     key=dict(type='str', required=True, no_log=False),
@@ -119,6 +120,23 @@ def check_params(module):
         module.fail('value is only used with state=present; remove it or set state=present.')
 
 
+def change(module, client, write, key, what, is_done, prefix=False):
+    """Run ``write()``; when its answer is lost, re-read ``key`` and count the change as done when
+    ``is_done(kvs)`` (else the error is raised saying whether it was applied). Returns ``(answered, result or
+    the revision re-read)``."""
+    state = {}
+
+    def check():
+        res = client.range(key, prefix=prefix)
+        state['revision'] = res['revision']
+        return is_done(res['kvs'])
+    answered, result = attempt(write, check, what)
+    if answered:
+        return True, result
+    module.warn(LANDED_WARNING % (what, 'connection lost or timed out'))
+    return False, state['revision']
+
+
 def set_value(module, client, key, value):
     for dummy in range(ATTEMPTS):
         res = client.range(key)
@@ -134,7 +152,11 @@ def set_value(module, client, key, value):
         if module.check_mode:
             module.result['changed'] = True
             return
-        ok, revision = client.put_if_unchanged(key, value, seen['mod_revision'] if seen else 0)
+        answered, res = change(module, client,
+                               lambda: client.put_if_unchanged(key, value, seen['mod_revision'] if seen else 0),
+                               key, 'the put of %s' % key,
+                               lambda kvs: bool(kvs) and kvs[0]['value_bytes'] == value.encode('utf-8'))
+        ok, revision = res if answered else (True, res)
         if ok:
             module.result.update(changed=True, revision=revision)
             return
@@ -158,11 +180,17 @@ def delete(module, client, key, prefix):
             module.result['changed'] = True
             return
         if prefix:
-            deleted = client.delete(key, prefix=True, prev_kv=True)
+            answered, deleted = change(module, client, lambda: client.delete(key, prefix=True, prev_kv=True), key,
+                                       'the deletion of the keys under %s' % key, lambda now: not now, prefix=True)
+            if not answered:
+                module.result.update(revision=deleted, changed=True)
+                return
             module.result.update(deleted=[kv['key'] for kv in deleted['prev_kvs']], revision=deleted['revision'],
                                  changed=deleted['deleted'] > 0)
             return
-        ok, revision = client.delete_if_unchanged(key, kvs[0]['mod_revision'])
+        answered, res = change(module, client, lambda: client.delete_if_unchanged(key, kvs[0]['mod_revision']),
+                               key, 'the deletion of %s' % key, lambda now: not now)
+        ok, revision = res if answered else (True, res)
         if ok:
             module.result.update(changed=True, revision=revision)
             return

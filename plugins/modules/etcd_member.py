@@ -31,6 +31,8 @@ options:
       - Member name (C(--name) of the etcd process). Required with O(state=present).
       - With O(state=absent) at least one of O(name) and O(peer_urls) is needed; given together they must point at
         the same member.
+      - A member that was added but never started has no name in etcd yet. Removing by O(name) alone while such
+        a member exists fails and names the unstarted members (it may be the one meant); give O(peer_urls).
     type: str
   peer_urls:
     description:
@@ -179,6 +181,7 @@ from ansible_collections.etcdkit.etcd.plugins.module_utils._membership import (
     initial_cluster,
     promote_learner,
     remove_member,
+    unresolved_absent,
 )
 
 ARGUMENT_SPEC = dict(
@@ -239,6 +242,10 @@ def run(module):
     member, conflict = match_member(members, p['name'], p['peer_urls'])
     if conflict:
         module.fail('Cannot tell which member is meant: %s.' % conflict, members=[public_member(m) for m in members])
+    if p['state'] == 'absent' and member is None:
+        problem = unresolved_absent(members, p['name'], p['peer_urls'])
+        if problem:
+            module.fail(problem, members=[public_member(m) for m in members])
     module.result.update(operation='none', quorum=view['quorum'])
     before = public_member(member) if member else None
     if p['state'] == 'present':

@@ -292,6 +292,12 @@ def run(module):
         fs.write_json_atomic(marker_path, dict(wanted, snapshot=snapshot, revision=status['revision'],
                                                restored_at=fs.iso_utc()))
     except (IOError, OSError) as exc:
+        backup = module.result['backup_dir']
+        if backup and os.path.lexists(backup):
+            # the old content was already moved aside: that is a change, and the operator must find it
+            module.result['changed'] = True
+            module.fail('Restore into %s failed after its old content was moved to %s: %s. Move it back, or '
+                        'run again.' % (data_dir, backup, to_native(exc)))
         module.fail('Restore into %s failed: %s' % (data_dir, to_native(exc)))
 
 

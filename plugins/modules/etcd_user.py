@@ -176,16 +176,15 @@ from ansible_collections.etcdkit.etcd.plugins.module_utils._auth import (
     run_actions,
     validate_user,
 )
+from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import CoreError
 from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import EtcdModule
+from ansible_collections.etcdkit.etcd.plugins.module_utils._verify import LANDED_WARNING
 
 
-def run(module):
+def plan_now(module, client, enabled):
+    """Read the user (and try its password when that decides something) and plan: ``(password_ok, plan)``."""
     p = module.params
     name, state, password = p['name'], p['state'], p['user_password']
-    # input errors first, before anything is sent to etcd
-    validate_user(name, state, password, p['no_password'], p['update_password'], p['roles'], p['exclusive_roles'])
-    client = module.client
-    enabled = client.auth_status()['enabled']
     actual = client.user_get(name)
     password_ok = None
     if password_check_needed(state, actual, password, p['update_password'], enabled):
@@ -196,6 +195,31 @@ def run(module):
                      update_password=p['update_password'], roles=p['roles'], exclusive_roles=p['exclusive_roles'],
                      auth_enabled=enabled, password_ok=password_ok, existing_roles=existing_roles,
                      check_mode=module.check_mode)
+    return password_ok, plan
+
+
+def landed(module, client, action, enabled):
+    """The answer to ``action`` was lost: re-read whether it was applied (its action is no longer planned)."""
+    if action[0] == 'change_password':
+        if not enabled:
+            raise CoreError('etcd cannot check a password while authentication is disabled')
+        done = client.authenticate(module.params['name'], module.params['user_password'])
+    else:
+        dummy, again = plan_now(module, client, enabled)
+        done = action_label(action) not in [action_label(a) for a in again.actions]
+    if done:
+        module.warn(LANDED_WARNING % (action_label(action), 'connection lost'))
+    return done
+
+
+def run(module):
+    p = module.params
+    name, state, password = p['name'], p['state'], p['user_password']
+    # input errors first, before anything is sent to etcd
+    validate_user(name, state, password, p['no_password'], p['update_password'], p['roles'], p['exclusive_roles'])
+    client = module.client
+    enabled = client.auth_status()['enabled']
+    password_ok, plan = plan_now(module, client, enabled)
     for warning in plan.warnings:
         module.warn(warning)
     result = module.result
@@ -214,7 +238,7 @@ def run(module):
         user_delete=lambda arg: client.user_delete(name),
     )
     try:
-        run_actions(plan.actions, handlers)
+        run_actions(plan.actions, handlers, landed=lambda action: landed(module, client, action, enabled))
     except ActionFailed as err:
         # honest about a partial change: what was done before the failure stays done
         result.update(changed=bool(err.done), actions=err.done, password_changed=False)

@@ -109,3 +109,19 @@ def test_user_with_password_is_not_echoed(etcd_cluster, run_module):
     assert not run.failed, run
     assert secret not in json.dumps(run.result)
     assert run['invocation']['module_args']['user'].startswith('root:') if 'invocation' in run.result else True
+
+
+def test_user_with_wrong_password_is_not_echoed_on_failure(etcd_cluster, run_module, run_modules):
+    """``user: name:password`` with a wrong password, as an option and from ETCDCTL_USER: the failure names the
+    user, never the password (not in the result, the invocation or the output)."""
+    conn = dict(etcd_cluster.connection)
+    conn.pop('password')
+    secret = 'not-the-Pw-4711'
+    runs = run_modules([('etcd_info', dict(conn, user='root:%s' % secret)),
+                        ('etcd_key', dict(conn, user='root:%s' % secret, key='/it/secret', value='x'))])
+    env_conn = dict(conn)
+    env_conn.pop('user')
+    runs.append(run_module('etcd_info', env_conn, env={'ETCDCTL_USER': 'root:%s' % secret}))
+    for run in runs:
+        assert run.failed and 'root' in run['msg'], run
+        assert secret not in json.dumps(run.result) and secret not in run.output, run

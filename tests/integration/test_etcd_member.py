@@ -152,6 +152,23 @@ def test_member_remove_unstarted_learner(etcd_cluster, run_module):
     assert not [m for m in _members(etcd_cluster).values() if m['peer_urls'] == [peer]]
 
 
+def test_member_absent_by_name_of_unstarted_member_fails(etcd_cluster, run_module):
+    """An added but never started member has no name in etcd yet: removing it by name must not be a silent ok."""
+    peer = 'https://%s:2380' % etcd_cluster.ip(6)
+    run = run_module('etcd_member', dict(etcd_cluster.connection, name='etcd6', peer_urls=[peer], learner=True))
+    assert run.changed and not run.failed, run
+    try:
+        run = run_module('etcd_member', dict(etcd_cluster.connection, name='etcd6', state='absent'))
+        assert_clean_failure(run, 'etcd6', 'unstarted', peer, 'peer_urls')
+        assert [m for m in _members(etcd_cluster).values() if m['peer_urls'] == [peer]]
+        # a name that matches a started member is still removed by name alone elsewhere; an unknown name with no
+        # unstarted member stays a no-op (test_member_absent_unknown_is_noop)
+    finally:
+        run = run_module('etcd_member', dict(etcd_cluster.connection, peer_urls=[peer], state='absent'))
+    assert run.changed and not run.failed, run
+    assert not [m for m in _members(etcd_cluster).values() if m['peer_urls'] == [peer]]
+
+
 def test_member_removal_refused_when_it_breaks_quorum(etcd_cluster, run_module):
     conn = dict(etcd_cluster.connection, timeout=3)
     e1, e3 = etcd_cluster.member('etcd1'), etcd_cluster.member('etcd3')

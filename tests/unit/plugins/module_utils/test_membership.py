@@ -170,3 +170,27 @@ def test_was_removed():
     assert mb.was_removed(fake, 3) is True
     fake.down = {1, 2}
     assert mb.was_removed(fake, 3, endpoints=['https://10.0.0.1:2379', 'https://10.0.0.2:2379']) is None
+
+
+@pytest.mark.parametrize('members, name, peer_urls, words', [
+    # the name is known: nothing to say
+    ([member(1), member(2), member(3, learner=True, name='')], 'etcd2', None, None),
+    # peer URLs given: they identify the member, started or not
+    ([member(1), member(3, learner=True, name='')], 'etcd3', ['https://10.0.0.3:2380'], None),
+    # unknown name, every member started: a true no-op
+    ([member(1), member(2)], 'etcd9', None, None),
+    # unknown name while a member has not started: it may be the one meant
+    ([member(1), member(2), member(3, learner=True, name='')], 'etcd3', None,
+     ['etcd3', 'unstarted', '0000000000000003', 'https://10.0.0.3:2380', 'peer_urls']),
+    ([member(1), member(4, name=''), member(5, learner=True, name='')], 'etcd4', None,
+     ['https://10.0.0.4:2380', 'https://10.0.0.5:2380', 'peer_urls']),
+    # removal by peer URLs only: no name to resolve
+    ([member(1), member(3, learner=True, name='')], None, ['https://10.0.0.7:2380'], None),
+])
+def test_absent_by_name_with_unstarted_members(members, name, peer_urls, words):
+    problem = mb.unresolved_absent(members, name, peer_urls)
+    if words is None:
+        assert problem is None
+    else:
+        for word in words:
+            assert word in problem, (word, problem)

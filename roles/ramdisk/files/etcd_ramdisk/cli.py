@@ -38,7 +38,6 @@ from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import choos
 from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import CoreError
 from ansible_collections.etcdkit.etcd.plugins.module_utils._fsutil import iso_utc, read_json, write_json_atomic
 from ansible_collections.etcdkit.etcd.plugins.module_utils._snapstore import SnapshotFileError, verify_file
-from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import format_id
 
 from . import decide, diskcopy, member
 from .node import Fail, Node, now_iso
@@ -67,10 +66,19 @@ def cmd_prestart(node, args):  # pylint: disable=unused-argument
         "snapshot_available": False,
     }
     source = loss = None
-    if is_tmpfs and not has_data and mark is None and (facts["bootstrapped"] or facts["copy_exists"]):
+    crashed = mark is None and (facts["bootstrapped"] or facts["copy_exists"])
+    if is_tmpfs and not has_data and (crashed or mark is not None):
         if facts["cluster_size"] > 1:
-            facts["quorum_elsewhere"] = bool(member.healthy(node, node.other_endpoints(state)))
-        else:
+            others = member.healthy(node, node.other_endpoints(state))
+            facts["quorum_elsewhere"] = bool(others)
+            if others:
+                # was this member removed (deliberately) while it was down? Then it stays out.
+                verdict, dummy = decide.membership_verdict(
+                    known_ids(node, state, mark), member.cluster_members(node, others), node.member["peer_urls"],
+                    state.get("rejoin_removed") or [])
+                facts["removed"] = verdict == decide.REMOVED
+                facts["replaced"] = verdict == decide.REPLACED
+        elif crashed:
             source, loss = member.restore_source(node, state)
             facts["snapshot_available"] = source is not None
     action, reason = decide.decide_prestart(facts)
@@ -92,30 +100,46 @@ def cmd_prestart(node, args):  # pylint: disable=unused-argument
     return 0
 
 
+def known_ids(node, state, mark=None):
+    """The member ids this host's data had: recorded state, the disk copy's WAL, the clean mark."""
+    ids = [state.get("member_id"), ((node.copy_meta() or {}).get("wal") or {}).get("member_id"),
+           (mark or {}).get("member_id")]
+    return [i for i in ids if i]
+
+
 def restore_single(node, state, source, loss):
-    """Crash of a single-member cluster: restore the chosen verified snapshot (same name, peer URLs and token, so
-    the same member and cluster ids) and report the loss."""
-    node.retire_copy("crash: single-member cluster restored from a snapshot")
+    """Crash of a single-member cluster: restore the chosen source - a verified snapshot or the clean disk copy,
+    whichever has the higher revision of this cluster (same name, peer URLs and token, so the same member and
+    cluster ids) - and report the loss."""
     node.clear_data_dir()
     initial = ",".join("%s=%s" % (node.member["name"], u) for u in node.member["peer_urls"])
-    member.restore_into_tmpfs(node, source["path"], initial, node.member["initial_cluster_token"])
+    if source.get("kind") == "copy":
+        # the saved data dir's db (no sha256 trailer): restored before the copy is retired (moved aside)
+        member.restore_into_tmpfs(node, source["path"], initial, node.member["initial_cluster_token"],
+                                  skip_hash_check=True)
+        node.retire_copy("crash: single-member cluster restored from this copy")
+    else:
+        node.retire_copy("crash: single-member cluster restored from a snapshot")
+        member.restore_into_tmpfs(node, source["path"], initial, node.member["initial_cluster_token"])
     node.restore_extras(node.stale_copy())
     node.chown_tree(node.data_dir)
     known = state.get("last_known") or {}
+    when = source.get("created") or source.get("time")
     report = {
         "event": "restored-from-snapshot",
+        "source_kind": source.get("kind", "snapshot"),
         "snapshot": source["path"],
         "snapshot_revision": source["revision"],
-        "snapshot_time": iso_utc(source["created"]),
+        "snapshot_time": when if isinstance(when, str) or when is None else iso_utc(when),
         "last_known_revision": known.get("revision"),
         "last_known_time": known.get("time"),
         "last_known_source": known.get("source"),
         "revision_gap": loss,
     }
     write_json_atomic(node.path("last-restore.json"), report)
-    node.log("DATA LOSS: restored snapshot %s (revision %s, taken %s). Last known revision %s (%s at %s): %s "
+    node.log("DATA LOSS: restored %s %s (revision %s, taken %s). Last known revision %s (%s at %s): %s "
              "revisions known lost, plus any writes after %s (bounded by the snapshot interval)." % (
-                 source["path"], source["revision"], report["snapshot_time"], known.get("revision"),
+                 report["source_kind"], source["path"], source["revision"], report["snapshot_time"], known.get("revision"),
                  known.get("source"), known.get("time"), "unknown" if loss is None else loss,
                  known.get("time") or report["snapshot_time"]), report)
 
@@ -205,17 +229,14 @@ def cmd_watermark(node, args):  # pylint: disable=unused-argument
 
 def status(node):
     """The helper's view of this member; ``candidates`` are its restore sources for the DR playbook."""
-    cur = node.current_copy()
     meta = node.copy_meta()
     state = node.load_state()
     candidates = [dict(kind="snapshot", name=e["name"], path=e["path"], revision=e["revision"],
                        verified=e["verified"], cluster_id=e["cluster_id"], time=iso_utc(e["created"]))
                   for e in member.snapshots(node)]
-    if cur and meta and meta.get("revision") is not None:
-        cluster = (meta.get("wal") or {}).get("cluster_id")
-        candidates.append(dict(kind="copy", name=os.path.basename(cur), revision=meta["revision"], verified=True,
-                               path=os.path.join(cur, "member", "snap", "db"), time=meta.get("time"),
-                               cluster_id=format_id(int(cluster, 16)) if cluster else None))
+    copy = member.copy_candidate(node)
+    if copy is not None:
+        candidates.append(copy)
     return {
         "unit": node.unit,
         "data_dir": node.data_dir,

@@ -53,6 +53,11 @@ def client(node, endpoints, timeout=10):
                       password=conn.get("password") or None, timeout=timeout)
 
 
+def cluster_members(node, endpoints):
+    """The member list (the core's) from the given healthy endpoints."""
+    return client(node, endpoints, timeout=5).member_list()["members"]
+
+
 def healthy(node, endpoints):
     """The endpoints whose member is healthy and has a leader (so a quorum exists there)."""
     if not endpoints:
@@ -77,10 +82,27 @@ def snapshots(node):
     return scan(node.snap_dir, SNAPSHOT_PREFIX)
 
 
+def copy_candidate(node):
+    """The disk copy as a restore source (``kind: copy``), or None: verified when its WAL still matches its
+    metadata (what the save wrote) and its revision is known."""
+    cur = node.current_copy()
+    meta = node.copy_meta()
+    if not cur or not meta or meta.get("revision") is None:
+        return None
+    cluster = (meta.get("wal") or {}).get("cluster_id")
+    return dict(kind="copy", name=os.path.basename(cur), revision=meta["revision"],
+                verified=node.wal(cur) == meta.get("wal"), path=os.path.join(cur, "member", "snap", "db"),
+                time=meta.get("time"), cluster_id=format_id(int(cluster, 16)) if cluster else None)
+
+
 def restore_source(node, state):
-    """The snapshot a single-member crash restores: the core's choice (highest verified revision of this
-    cluster) that also passes a full verification (trailer + sidecar sha256). Returns ``(entry or None, loss)``."""
-    entries = snapshots(node)
+    """What a single-member crash restores: the core's choice among the verified snapshots and the disk copy
+    (highest verified revision of this cluster - never by time); a snapshot must also pass a full verification
+    (trailer + sidecar sha256). Returns ``(entry or None, loss)``."""
+    entries = [dict(e, kind="snapshot") for e in snapshots(node)]
+    copy = copy_candidate(node)
+    if copy is not None:
+        entries.append(copy)
     known = state.get("last_known") or {}
     while True:
         choice = choose_restore_source(entries, cluster_id=state.get("cluster_id"),
@@ -89,7 +111,8 @@ def restore_source(node, state):
         if source is None:
             return None, None
         try:
-            verify_file(source["path"])
+            if source["kind"] == "snapshot":
+                verify_file(source["path"])
             return source, choice["loss"]
         except SnapshotFileError as exc:
             node.log("snapshot %s failed re-verification (%s); skipping it" % (source["path"], exc),
@@ -162,21 +185,29 @@ def rejoin(node, state):
     timeout = float(node.cfg.get("rejoin_timeout", 240))
     cli = client(node, others)
     name, peer_urls = node.member["name"], node.member["peer_urls"]
-    old, conflict = match_member(cli.member_list()["members"], None, peer_urls)
-    if conflict:
-        raise Fail("cannot tell which member this is: %s" % conflict)
+    members = cli.member_list()["members"]
+    # this member's recorded id first (the host may have a new address now), else its peer URLs
+    mine = set(int(i, 16) for i in [state.get("member_id")] if i)
+    old = ([mem for mem in members if mem["id"] in mine] or [None])[0]
+    if old is None:
+        old, conflict = match_member(members, None, peer_urls)
+        if conflict:
+            raise Fail("cannot tell which member this is: %s" % conflict)
     if old is not None:
+        # recorded first: a rejoin interrupted after this removal is not mistaken for a deliberate removal
+        state["rejoin_removed"] = sorted(set((state.get("rejoin_removed") or []) + [format_id(old["id"])]))
+        node.save_state(state)
         node.log("removing the crashed member %s from the cluster" % describe(old),
                  {"event": "member-remove", "member_id": format_id(old["id"])})
         remove_member(cli, old["id"], wait_timeout=timeout / 4)
     added = add_learner(cli, name, peer_urls, learner=True, wait_timeout=timeout / 4)
     new_id = added["member"]["id"]
+    state["member_id"] = format_id(new_id)
+    state.pop("rejoin_removed", None)
+    node.save_state(state)
     node.log("re-added %s as learner %s" % (name, format_id(new_id)),
              {"event": "member-add-learner", "member_id": format_id(new_id)})
     promoted = run_temporary_learner(node, added["initial_cluster"], cli, new_id, timeout)
-    state = node.load_state()
-    state["member_id"] = format_id(new_id)
-    node.save_state(state)
     if promoted:
         node.log("member %s caught up and was promoted to a voting member" % format_id(new_id),
                  {"event": "promoted", "member_id": format_id(new_id)})

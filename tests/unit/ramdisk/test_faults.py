@@ -1,0 +1,157 @@
+# Copyright (c) etcdkit maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Faults of the RAM-disk helper (issue 9, "RAM-disk mode"): the pure decisions as tables, their wiring with real
+files (the helper's state, disk copy and snapshot store) and a fake cluster where etcd itself is not the point."""
+
+import datetime
+import json
+import os
+
+import pytest
+
+from etcd_ramdisk import cli, decide, diskcopy, member, node as rnode
+from etcd_ramdisk.decide import COPY_IN, REFUSE, REJOIN, RESTORE
+
+from test_etcd_ramdisk import _stream, _write_member, helper, state  # noqa: F401  pylint: disable=unused-import
+
+PEER = 'https://127.0.12.250:2380'
+
+
+def m(mid, name='x', peer=None, learner=False, client=None):
+    return dict(id=mid, name=name, peer_urls=[peer or 'https://10.0.0.%d:2380' % mid], is_learner=learner,
+                client_urls=client if client is not None else ['https://10.0.0.%d:2379' % mid])
+
+
+# ---- (a) a removed member never puts itself back ------------------------------------------------------------------
+
+@pytest.mark.parametrize('known,members,removing,verdict', [
+    # our recorded id is listed: a crash, the rejoin replaces it
+    (['a1'], [m(0xa1, 'm1', PEER), m(2)], [], 'listed'),
+    # our id is gone and nobody has our peer URLs: somebody removed us on purpose (etcd never removes on its own)
+    (['a1'], [m(2), m(3)], [], 'removed'),
+    # ... unless it was this helper itself, half-way through a rejoin (removed, not yet re-added)
+    (['a1'], [m(2), m(3)], ['a1'], 'listed'),
+    # the operator re-added this host (site.yml): a member with our peer URLs exists under a new id
+    (['a1'], [m(0xb2, '', PEER), m(2)], [], 'replaced'),
+    # the host name was reused with a new address: our old id still listed (other peer URLs) -> listed, replaced
+    (['a1'], [m(0xa1, 'm1', 'https://10.9.9.9:2380'), m(2)], [], 'listed'),
+    # no recorded identity or no member list: cannot tell (behave as before)
+    ([], [m(2), m(3)], [], 'unknown'),
+    (['a1'], [], [], 'unknown'),
+    # ids recorded in either spelling (WAL "%x", core format_id zero-padded)
+    (['00000000000000a1'], [m(0xa1, 'm1', PEER)], [], 'listed'),
+])
+def test_membership_verdict(known, members, removing, verdict):
+    assert decide.membership_verdict(known, members, [PEER], removing)[0] == verdict
+
+
+@pytest.mark.parametrize('kw', [
+    dict(quorum_elsewhere=True, copy_exists=True),                       # crash: would rejoin
+    dict(quorum_elsewhere=True, copy_exists=False),
+    dict(clean_mark_valid=True, copy_exists=True, quorum_elsewhere=True),  # clean stop: would copy in
+])
+def test_removed_member_stays_out(kw):
+    action, reason = decide.decide_prestart(state(removed=True, **kw))
+    assert action == REFUSE
+    assert 'removed' in reason and 'site.yml' in reason
+
+
+def test_prestart_of_a_removed_member_refuses_and_never_adds_it(helper, monkeypatch):  # noqa: F811
+    """The reproduced fault: removed while its host was down (the crash path: empty tmpfs, no mark), the member
+    must not re-add itself as a learner on its next boot."""
+    h, tmp = helper
+    h.cfg['endpoints'] = {'m1': ['https://127.0.12.250:2379'], 'm2': ['https://10.0.0.2:2379'],
+                          'm3': ['https://10.0.0.3:2379']}
+    _write_member(tmp / 'data', term=3, commit=40)  # member id a1
+    diskcopy.save(h, 'test')
+    h.consume_mark()
+    h.clear_data_dir()  # crash: tmpfs gone, no clean mark
+    calls = []
+    monkeypatch.setattr(member, 'healthy', lambda node, eps: list(eps))
+    monkeypatch.setattr(member, 'cluster_members', lambda node, eps: [m(2, 'm2'), m(3, 'm3')])
+    monkeypatch.setattr(member, 'rejoin', lambda node, st: calls.append('rejoin'))
+    with pytest.raises(rnode.Fail, match='removed'):
+        cli.cmd_prestart(h, None)
+    assert calls == []
+    events = [json.loads(line) for line in open(str(tmp / 'state' / 'events.log'))]
+    assert [e for e in events if e['event'] == 'prestart'][-1]['action'] == REFUSE
+    # the same member still listed: it rejoins
+    monkeypatch.setattr(member, 'cluster_members', lambda node, eps: [m(0xa1, 'm1', PEER), m(2, 'm2')])
+    cli.cmd_prestart(h, None)
+    assert calls == ['rejoin']
+
+
+def test_clean_boot_of_a_removed_member_does_not_copy_in(helper, monkeypatch):  # noqa: F811
+    h, tmp = helper
+    h.cfg['endpoints'] = {'m1': ['https://127.0.12.250:2379'], 'm2': ['https://10.0.0.2:2379']}
+    _write_member(tmp / 'data', term=3, commit=40)
+    diskcopy.save(h, 'test')
+    h.clear_data_dir()  # clean poweroff, removed meanwhile
+    monkeypatch.setattr(member, 'healthy', lambda node, eps: list(eps))
+    monkeypatch.setattr(member, 'cluster_members', lambda node, eps: [m(2, 'm2'), m(3, 'm3')])
+    with pytest.raises(rnode.Fail, match='removed'):
+        cli.cmd_prestart(h, None)
+    assert not (tmp / 'data' / 'member').exists()
+
+
+# ---- (b) a single-member crash restores the best source: verified snapshots vs the clean disk copy ---------------
+
+def _snapshots(snaps, revs, cluster='00000000000000c1', start=None):
+    from ansible_collections.etcdkit.etcd.plugins.module_utils._snapstore import save_stream
+    when = start or datetime.datetime(2026, 11, 20, 10, 0, tzinfo=datetime.timezone.utc)
+    snaps.mkdir(exist_ok=True)
+    for rev in revs:
+        save_stream(_stream(rev), str(snaps), 'snapshot-%s-r%d.db' % (when.strftime('%Y%m%dT%H%M%SZ'), rev),
+                    dict(revision=rev, cluster_id=cluster, created=when))
+        when += datetime.timedelta(hours=1)
+
+
+def _clean_copy(h, tmp, revision, cluster=0xc1):
+    _write_member(tmp / 'data', term=3, commit=40, cluster=cluster)
+    diskcopy.save(h, 'clean stop')
+    meta_path = os.path.join(h.current_copy(), 'meta.json')
+    meta = rnode.read_json(meta_path)
+    meta['revision'] = revision  # what etcdutl snapshot status read at the save (no etcdutl in unit tests)
+    rnode.write_json_atomic(meta_path, meta)
+    h.consume_mark()  # ... then a clean boot copied it in (mark consumed) and the member crashed
+    h.clear_data_dir()
+
+
+@pytest.mark.parametrize('snap_revs,copy_rev,copy_cluster,expected', [
+    ([10, 12], 40, 0xc1, 'copy'),       # the reproduced loss: the copy of the clean reboot is newer than any snapshot
+    ([10, 50], 40, 0xc1, 'snapshot'),   # a snapshot taken after the copy-in is newer
+    ([10, 12], 40, 0xc2, 'snapshot'),   # a copy of another cluster is never used
+    ([], 40, 0xc1, 'copy'),             # no snapshot at all: the clean copy
+])
+def test_single_member_restore_source(helper, snap_revs, copy_rev, copy_cluster, expected):  # noqa: F811
+    h, tmp = helper
+    _snapshots(tmp / 'snaps', snap_revs)
+    _clean_copy(h, tmp, copy_rev, cluster=copy_cluster)
+    source, loss = member.restore_source(h, {'cluster_id': '00000000000000c1', 'last_known': {'revision': 45}})
+    assert source is not None and source['kind'] == expected, source
+    assert loss == max(45 - source['revision'], 0)
+
+
+def test_single_member_crash_after_clean_reboot_restores_the_copy_with_the_clock_stepped_back(helper):  # noqa: F811
+    """The newest data wins by revision, never by time: snapshots dated in the 'future' (before a clock step) and a
+    clean copy dated 'now' with a higher revision."""
+    h, tmp = helper
+    _snapshots(tmp / 'snaps', [10, 30], start=datetime.datetime(2027, 1, 1, tzinfo=datetime.timezone.utc))
+    _clean_copy(h, tmp, 35)
+    source, loss = member.restore_source(h, {'cluster_id': '00000000000000c1'})
+    assert source['kind'] == 'copy' and source['revision'] == 35 and loss is None
+
+
+def test_single_member_prestart_restores_from_the_copy(helper, monkeypatch):  # noqa: F811
+    h, tmp = helper
+    _snapshots(tmp / 'snaps', [10])
+    _clean_copy(h, tmp, 40)
+    restored = []
+    monkeypatch.setattr(member, 'restore_into_tmpfs',
+                        lambda node, path, initial, token, skip_hash_check=False: restored.append(
+                            (path, skip_hash_check)) or _write_member(tmp / 'data', term=1, commit=1))
+    assert cli.cmd_prestart(h, None) == 0
+    assert len(restored) == 1 and restored[0][1] is True and restored[0][0].endswith('/member/snap/db')
+    report = rnode.read_json(str(tmp / 'state' / 'last-restore.json'))
+    assert report['source_kind'] == 'copy' and report['snapshot_revision'] == 40
+    assert rnode.read_json(str(tmp / 'state' / 'state.json'))['last_start']['action'] == RESTORE

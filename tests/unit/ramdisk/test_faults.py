@@ -155,3 +155,29 @@ def test_single_member_prestart_restores_from_the_copy(helper, monkeypatch):  # 
     report = rnode.read_json(str(tmp / 'state' / 'last-restore.json'))
     assert report['source_kind'] == 'copy' and report['snapshot_revision'] == 40
     assert rnode.read_json(str(tmp / 'state' / 'state.json'))['last_start']['action'] == RESTORE
+
+
+# ---- (d) a grown cluster is never restored as a single member --------------------------------------------------
+
+def test_grown_cluster_is_not_restored_as_a_single_member(helper, monkeypatch):  # noqa: F811
+    """1 -> 3 with site.yml: the helper's config (from the role's last run) still says one member. The member list
+    recorded by ``refresh`` (run by the etcd role right after it adds a member, and by the watermark timer) counts
+    learners and unstarted members too, so a crash afterwards is never a single-member restore."""
+    h, tmp = helper
+    _snapshots(tmp / 'snaps', [10])
+    _write_member(tmp / 'data', term=3, commit=40)
+    diskcopy.save(h, 'test')
+    h.consume_mark()
+    listing = [m(0xa1, 'm1', PEER, client=['https://127.0.12.250:2379']), m(2, '', learner=True, client=[]),
+               m(3, 'm3', learner=True)]
+    monkeypatch.setattr(member, 'own_view', lambda node: dict(
+        revision=60, member_id=0xa1, cluster_id=0xc1, members=listing))
+    assert cli.main_verb(h, 'refresh') == 0
+    st = rnode.read_json(str(tmp / 'state' / 'state.json'))
+    assert h.cluster_size(st) == 3
+    assert st['member_id'] == '00000000000000a1' and st['last_known']['revision'] == 60
+    h.clear_data_dir()  # crash before the helper's config was refreshed by the ramdisk role
+    monkeypatch.setattr(member, 'healthy', lambda node, eps: [])
+    with pytest.raises(rnode.Fail, match='no quorum'):
+        cli.cmd_prestart(h, None)
+    assert not (tmp / 'data' / 'member').exists()

@@ -15,7 +15,9 @@ One JSON config per wrapped systemd unit (``--config /etc/etcdkit/ramdisk/<unit>
   snapshot   Timer job: consistent snapshot over the API, verified, atomically renamed, retention applied.
   adopt      Move an existing on-disk data dir (unit stopped) into the disk copy before the tmpfs is mounted.
   promote    Promote this member if it is a caught-up learner (also done by ``snapshot``).
-  watermark  Record the current revision on disk (timer), so a snapshot restore can report what was lost.
+  watermark  Record the current revision and member list on disk (timer), so a snapshot restore can report what
+             was lost and a crash counts the members the cluster has now.
+  refresh    The same on demand (the etcd role runs it on the running members right after it adds a member).
   dr-choose  Disaster recovery: choose the restore source among the candidates of every member (JSON on stdin).
   dr-restore Disaster recovery: restore a snapshot into the (empty) tmpfs for a new cluster (playbooks/restore.yml).
   status     Print the helper's view of this member (JSON).
@@ -220,10 +222,20 @@ def cmd_watermark(node, args):  # pylint: disable=unused-argument
     the revisions known lost between the snapshot and this watermark."""
     if not member.unit_active(node):
         return 0
-    revision = member.current_revision(node)
     state = node.load_state()
-    node.note_revision(state, revision, "watermark")
+    member.refresh(node, state, "watermark")
     node.save_state(state)
+    return 0
+
+
+def cmd_refresh(node, args):  # pylint: disable=unused-argument
+    """Record the member's id, revision and the current member list now (the etcd role runs it on the running
+    members right after it adds a member, so a crash before the next watermark still counts the new member)."""
+    state = node.load_state()
+    view = member.refresh(node, state, "refresh")
+    node.save_state(state)
+    node.log("refresh: %s members, revision %s" % (state.get("member_count"), view["revision"]),
+             {"event": "refresh", "member_count": state.get("member_count"), "revision": view["revision"]})
     return 0
 
 
@@ -260,8 +272,12 @@ def cmd_status(node, args):  # pylint: disable=unused-argument
 VERBS = {
     "prestart": cmd_prestart, "poststop": cmd_poststop, "snapshot": cmd_snapshot, "adopt": cmd_adopt,
     "promote": cmd_promote, "dr-choose": cmd_dr_choose, "dr-restore": cmd_dr_restore, "status": cmd_status,
-    "watermark": cmd_watermark,
+    "watermark": cmd_watermark, "refresh": cmd_refresh,
 }
+
+
+def main_verb(node, verb, args=None):
+    return VERBS[verb](node, args)
 
 
 def parser():
@@ -291,7 +307,7 @@ def main(argv=None):
         if args.verb not in ("status", "dr-choose"):
             fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            return VERBS[args.verb](node, args)
+            return main_verb(node, args.verb, args)
         except (Fail, CoreError) as exc:
             node.log("FAILED %s: %s" % (args.verb, exc), {"event": "failed", "verb": args.verb})
             return 1

@@ -66,9 +66,30 @@ def healthy(node, endpoints):
     return [ep for ep in endpoints if cli.probe(ep)["healthy"]]
 
 
-def current_revision(node):
-    own = node.own_client_urls()[:1]
-    return client(node, own).status(own[0])["revision"]
+def own_view(node):
+    """This running member's status and the member list it knows (learners and unstarted members included)."""
+    own = node.own_client_urls()[0]
+    cli = client(node, [own])
+    status = cli.status(own)
+    try:
+        members = cli.member_list(endpoint=own)["members"]
+    except EtcdError as exc:
+        node.log("could not read the member list: %s" % exc)
+        members = None
+    return dict(revision=status["revision"], member_id=status["member_id"], cluster_id=status["cluster_id"],
+                members=members)
+
+
+def refresh(node, state, source):
+    """Record what this member is now (revision, member id, cluster id) and the current member list: the
+    authoritative cluster size after a crash (the role's config may predate a growth by site.yml)."""
+    view = own_view(node)
+    node.note_revision(state, view["revision"], source)
+    state["member_id"] = format_id(view["member_id"])
+    state["cluster_id"] = format_id(view["cluster_id"])
+    if view["members"] is not None:
+        node.record_members(state, view["members"])
+    return view
 
 
 def unit_active(node):
@@ -126,13 +147,12 @@ def take_snapshot(node, state):
     own = node.own_client_urls()[0]
     cli = client(node, [own])
     try:
-        listing = cli.member_list(endpoint=own)
-        state["members"] = dict((m["name"] or format_id(m["id"]), m["client_urls"]) for m in listing["members"]
-                                if not m["is_learner"])
+        node.record_members(state, cli.member_list(endpoint=own)["members"])
     except EtcdError as exc:
         node.log("snapshot: could not read the member list: %s" % exc)
     status = cli.status(own)
     state["cluster_id"] = format_id(status["cluster_id"])
+    state["member_id"] = format_id(status["member_id"])
     os.makedirs(node.snap_dir, mode=0o700, exist_ok=True)
     with lock_dir(node.snap_dir, SNAPSHOT_PREFIX):  # the store's writer lock (etcd_snapshot takes it too)
         now = utc_now()

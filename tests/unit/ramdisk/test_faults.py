@@ -181,3 +181,23 @@ def test_grown_cluster_is_not_restored_as_a_single_member(helper, monkeypatch): 
     with pytest.raises(rnode.Fail, match='no quorum'):
         cli.cmd_prestart(h, None)
     assert not (tmp / 'data' / 'member').exists()
+
+
+def test_retire_after_a_removal_forgets_the_member(helper, monkeypatch):  # noqa: F811
+    """remove_member.yml, once it reaches the removed host: the unit is stopped (its save wrote a copy and a clean
+    mark), then ``retire`` moves the copy aside and forgets the member: a later re-add by site.yml is a fresh join,
+    never a copy-in of the removed member's data."""
+    h, tmp = helper
+    monkeypatch.setattr(member, 'unit_active', lambda node: False)
+    _write_member(tmp / 'data', term=3, commit=40)
+    diskcopy.save(h, 'poststop')
+    assert cli.main_verb(h, 'retire') == 0
+    assert h.current_copy() is None and not (tmp / 'state' / 'clean.json').exists()
+    assert not (tmp / 'data' / 'member').exists()
+    st = rnode.read_json(str(tmp / 'state' / 'state.json'))
+    assert not st.get('bootstrapped') and st['retired']['member_id'] == 'a1'
+    assert decide.decide_prestart(dict(state(), bootstrapped=False, copy_exists=False))[0] == decide.FRESH
+    assert cli.main_verb(h, 'retire') == 0  # idempotent
+    monkeypatch.setattr(member, 'unit_active', lambda node: True)
+    with pytest.raises(rnode.Fail, match='stop'):
+        cli.main_verb(h, 'retire')

@@ -20,6 +20,7 @@ One JSON config per wrapped systemd unit (``--config /etc/etcdkit/ramdisk/<unit>
   refresh    The same on demand (the etcd role runs it on the running members right after it adds a member).
   dr-choose  Disaster recovery: choose the restore source among the candidates of every member (JSON on stdin).
   dr-restore Disaster recovery: restore a snapshot into the (empty) tmpfs for a new cluster (playbooks/restore.yml).
+  retire     After a deliberate removal (unit stopped): move the disk copy aside, empty the tmpfs, forget the member.
   status     Print the helper's view of this member (JSON).
 
 The decisions are the pure functions of ``etcd_ramdisk.decide`` (unit-tested in tests/unit/ramdisk); every etcd
@@ -228,6 +229,27 @@ def cmd_watermark(node, args):  # pylint: disable=unused-argument
     return 0
 
 
+def cmd_retire(node, args):  # pylint: disable=unused-argument
+    """After a deliberate removal (playbooks/remove_member.yml, unit stopped): move the disk copy aside, empty the
+    tmpfs and forget the member, so nothing of the removed member is ever started again; a later re-add of this
+    host (site.yml) is a fresh join."""
+    if member.unit_active(node):
+        raise Fail("retire: %s is running; stop it first" % node.unit)
+    state = node.load_state()
+    if state.get("retired") and not node.current_copy() and not node.has_data():
+        node.log("retire: already retired")
+        return 0
+    member_id = state.get("member_id") or ((node.copy_meta() or {}).get("wal") or {}).get("member_id")
+    node.retire_copy("the member was removed from the cluster")
+    node.clear_data_dir()
+    retired = {"time": now_iso(), "member_id": member_id}
+    node.save_state({"retired": retired, "bootstrapped": False})
+    node.log("retire: member %s removed from the cluster; its disk copy was moved aside and the tmpfs emptied"
+             % member_id, dict(retired, event="retired"))
+    print(json.dumps({"changed": True, "retired": retired}))
+    return 0
+
+
 def cmd_refresh(node, args):  # pylint: disable=unused-argument
     """Record the member's id, revision and the current member list now (the etcd role runs it on the running
     members right after it adds a member, so a crash before the next watermark still counts the new member)."""
@@ -272,7 +294,7 @@ def cmd_status(node, args):  # pylint: disable=unused-argument
 VERBS = {
     "prestart": cmd_prestart, "poststop": cmd_poststop, "snapshot": cmd_snapshot, "adopt": cmd_adopt,
     "promote": cmd_promote, "dr-choose": cmd_dr_choose, "dr-restore": cmd_dr_restore, "status": cmd_status,
-    "watermark": cmd_watermark, "refresh": cmd_refresh,
+    "watermark": cmd_watermark, "refresh": cmd_refresh, "retire": cmd_retire,
 }
 
 

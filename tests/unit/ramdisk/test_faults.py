@@ -234,3 +234,33 @@ def test_failed_save_is_logged_with_its_cause_leaves_no_temp_dir_and_the_next_sa
     assert (tmp / 'state' / 'clean.json').exists()
     st = rnode.read_json(str(tmp / 'state' / 'state.json'))
     assert st['last_save']['seconds'] >= 0
+
+
+# ---- (f) rejoin budget ----------------------------------------------------------------------------------------
+
+def test_rejoin_interrupted_after_promotion_keeps_the_promoted_member(helper, monkeypatch):  # noqa: F811
+    """The temporary learner was promoted, then the start was interrupted (TimeoutStartSec, a kill) before the
+    marker was removed: the tmpfs holds the promoted member's data. The next start keeps it; it never removes the
+    member it just promoted to rejoin all over again."""
+    h, tmp = helper
+    h.cfg['endpoints'] = {'m1': ['https://127.0.12.250:2379'], 'm2': ['https://10.0.0.2:2379'],
+                          'm3': ['https://10.0.0.3:2379']}
+    _write_member(tmp / 'data', term=5, commit=90, member=0xb7)  # the new incarnation's WAL
+    (tmp / 'data' / rnode.JOIN_MARKER).write_text('00000000000000b7\n')
+    rnode.write_json_atomic(str(tmp / 'state' / 'state.json'),
+                            {'bootstrapped': True, 'member_id': '00000000000000b7',
+                             'rejoin_promoted': '00000000000000b7'})
+    calls = []
+    monkeypatch.setattr(member, 'healthy', lambda node, eps: list(eps))
+    monkeypatch.setattr(member, 'cluster_members', lambda node, eps: [m(0xb7, 'm1', PEER), m(2, 'm2'), m(3, 'm3')])
+    monkeypatch.setattr(member, 'rejoin', lambda node, st: calls.append('rejoin'))
+    assert cli.cmd_prestart(h, None) == 0
+    assert calls == []
+    assert (tmp / 'data' / 'member' / 'wal').exists() and not (tmp / 'data' / rnode.JOIN_MARKER).exists()
+    st = rnode.read_json(str(tmp / 'state' / 'state.json'))
+    assert st['last_start']['action'] == decide.USE_TMPFS and 'rejoin_promoted' not in st
+    # not promoted yet (or another member's data): discarded and redone, as before
+    _write_member(tmp / 'data', term=5, commit=90, member=0xb8)
+    (tmp / 'data' / rnode.JOIN_MARKER).write_text('00000000000000b8\n')
+    cli.cmd_prestart(h, None)
+    assert calls == ['rejoin']

@@ -51,8 +51,19 @@ def cmd_prestart(node, args):  # pylint: disable=unused-argument
     os.makedirs(node.state_dir, mode=0o700, exist_ok=True)
     is_tmpfs = node.is_tmpfs() if node.cfg.get("require_tmpfs", True) else True
     if node.joining():
-        node.log("an interrupted rejoin left partial data in the tmpfs; discarding it", {"event": "join-interrupted"})
-        node.clear_data_dir()
+        promoted = state.pop("rejoin_promoted", None)
+        wal = node.wal()
+        if promoted and wal and int(wal["member_id"], 16) == int(promoted, 16):
+            # interrupted after the promotion: the tmpfs holds the promoted member's data; keep it (removing the
+            # member just promoted to rejoin all over again would cost a full resync and a membership change)
+            node.log("a rejoin was interrupted after member %s was promoted; starting on its data" % promoted,
+                     {"event": "join-interrupted-promoted", "member_id": promoted})
+            os.unlink(os.path.join(node.data_dir, member.JOIN_MARKER))
+            node.save_state(state)
+        else:
+            node.log("an interrupted rejoin left partial data in the tmpfs; discarding it",
+                     {"event": "join-interrupted"})
+            node.clear_data_dir()
     for name in os.listdir(node.data_dir):
         if name.startswith(".ramdisk-"):
             shutil.rmtree(os.path.join(node.data_dir, name), ignore_errors=True)

@@ -279,6 +279,10 @@ def run_temporary_learner(node, initial_cluster, cli, member_id, timeout):
         try:
             promote_learner(cli, member_id, wait_timeout=timeout, sleep=sleep)
             promoted = True
+            # recorded before the temporary member stops: an interruption from here on keeps its data
+            state = node.load_state()
+            state["rejoin_promoted"] = format_id(member_id)
+            node.save_state(state)
         except EtcdError as exc:
             node.log("promotion of the learner failed: %s" % exc)
             promoted = False
@@ -293,6 +297,9 @@ def run_temporary_learner(node, initial_cluster, cli, member_id, timeout):
     if not node.has_data():
         raise Fail("the temporary learner left no WAL in %s; see %s" % (node.data_dir, log_path))
     os.unlink(marker)
+    state = node.load_state()
+    if state.pop("rejoin_promoted", None):
+        node.save_state(state)
     node.restore_extras(node.stale_copy())
     node.chown_tree(node.data_dir)
     return promoted

@@ -264,3 +264,39 @@ def test_rejoin_interrupted_after_promotion_keeps_the_promoted_member(helper, mo
     (tmp / 'data' / rnode.JOIN_MARKER).write_text('00000000000000b8\n')
     cli.cmd_prestart(h, None)
     assert calls == ['rejoin']
+
+
+def test_rejoin_steps_share_one_deadline(helper, monkeypatch):  # noqa: F811
+    """The removal, the re-add and the promotion each wait up to their timeout; together they must fit in
+    ``rejoin_timeout`` (the start timeout is checked against it at preflight), not 1.5 times it."""
+    h, tmp = helper
+    h.cfg['rejoin_timeout'] = 100
+    h.cfg['endpoints'] = {'m1': ['https://127.0.12.250:2379'], 'm2': ['https://10.0.0.2:2379']}
+    clock = [1000.0]
+    given = []
+
+    class FakeClient(object):
+        def member_list(self):
+            return {'members': [m(0xa1, 'm1', PEER), m(2, 'm2')]}
+
+    def waits(name):
+        def step(*args, **kw):
+            timeout = kw.get('wait_timeout', args[-1] if args else None)
+            given.append((name, timeout))
+            clock[0] += timeout  # each step uses all the time it is given
+            if name == 'add':
+                return {'member': {'id': 0xb7}, 'initial_cluster': 'm1=%s' % PEER}
+            return False
+        return step
+
+    import time
+    monkeypatch.setattr(time, 'monotonic', lambda: clock[0])
+    monkeypatch.setattr(member, 'healthy', lambda node, eps: list(eps))
+    monkeypatch.setattr(member, 'client', lambda node, eps, timeout=10: FakeClient())
+    monkeypatch.setattr(member, 'remove_member', waits('remove'))
+    monkeypatch.setattr(member, 'add_learner', waits('add'))
+    monkeypatch.setattr(member, 'run_temporary_learner',
+                        lambda node, initial, cli, mid, timeout: waits('promote')(timeout))
+    member.rejoin(h, {'member_id': 'a1'})
+    assert [n for n, dummy in given] == ['remove', 'add', 'promote']
+    assert sum(t for dummy, t in given) <= 100 + 1, given

@@ -19,6 +19,7 @@ __metaclass__ = type
 import os
 import signal
 import subprocess
+import time
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._client import EtcdClient
 from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import choose_restore_source, match_member
@@ -40,6 +41,8 @@ from .decide import DR_HINT
 from .node import JOIN_MARKER, Fail
 
 SNAPSHOT_PREFIX = "snapshot"
+# seconds the temporary learner gets to stop after SIGTERM before it is killed (part of the start budget)
+LEARNER_STOP_WAIT = 30
 
 
 # ------------------------------------------------------------------------------------------------ client
@@ -203,6 +206,12 @@ def rejoin(node, state):
     if not others:
         raise Fail("no healthy member left to rejoin through. " + DR_HINT)
     timeout = float(node.cfg.get("rejoin_timeout", 240))
+    # one deadline for the removal, the re-add and the promotion (the start timeout covers it: docs/ramdisk.md)
+    deadline = time.monotonic() + timeout
+
+    def remaining(share=1.0):
+        return max(min(timeout * share, deadline - time.monotonic()), 1.0)
+
     cli = client(node, others)
     name, peer_urls = node.member["name"], node.member["peer_urls"]
     members = cli.member_list()["members"]
@@ -219,15 +228,15 @@ def rejoin(node, state):
         node.save_state(state)
         node.log("removing the crashed member %s from the cluster" % describe(old),
                  {"event": "member-remove", "member_id": format_id(old["id"])})
-        remove_member(cli, old["id"], wait_timeout=timeout / 4)
-    added = add_learner(cli, name, peer_urls, learner=True, wait_timeout=timeout / 4)
+        remove_member(cli, old["id"], wait_timeout=remaining(0.25))
+    added = add_learner(cli, name, peer_urls, learner=True, wait_timeout=remaining(0.25))
     new_id = added["member"]["id"]
     state["member_id"] = format_id(new_id)
     state.pop("rejoin_removed", None)
     node.save_state(state)
     node.log("re-added %s as learner %s" % (name, format_id(new_id)),
              {"event": "member-add-learner", "member_id": format_id(new_id)})
-    promoted = run_temporary_learner(node, added["initial_cluster"], cli, new_id, timeout)
+    promoted = run_temporary_learner(node, added["initial_cluster"], cli, new_id, remaining())
     if promoted:
         node.log("member %s caught up and was promoted to a voting member" % format_id(new_id),
                  {"event": "promoted", "member_id": format_id(new_id)})
@@ -290,7 +299,7 @@ def run_temporary_learner(node, initial_cluster, cli, member_id, timeout):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
-                    proc.wait(timeout=60)
+                    proc.wait(timeout=LEARNER_STOP_WAIT)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()

@@ -300,3 +300,34 @@ def test_rejoin_steps_share_one_deadline(helper, monkeypatch):  # noqa: F811
     member.rejoin(h, {'member_id': 'a1'})
     assert [n for n, dummy in given] == ['remove', 'add', 'promote']
     assert sum(t for dummy, t in given) <= 100 + 1, given
+
+
+# ---- (h) defrag on a tmpfs -------------------------------------------------------------------------------------
+
+MIB = 1024 * 1024
+
+
+@pytest.mark.parametrize('free,in_use,ok', [
+    (100 * MIB, 200 * MIB, False),   # the rewritten db does not even fit
+    (210 * MIB, 200 * MIB, False),   # it fits, but no room is left for the WAL meanwhile (margin)
+    (300 * MIB, 200 * MIB, True),
+    (64 * MIB + 1, 0, True),         # an empty db still needs the margin
+    (0, 0, False),
+])
+def test_defrag_room_table(free, in_use, ok):
+    from ansible_collections.etcdkit.etcd.plugins.module_utils._defrag_rules import defrag_room
+    result, reason = defrag_room(free, in_use)
+    assert result is ok, reason
+    if not ok:
+        assert 'refus' in reason
+
+
+def test_defrag_check_verb_refuses_on_a_full_tmpfs(helper, monkeypatch, capsys):  # noqa: F811
+    h, tmp = helper
+    monkeypatch.setattr(member, 'own_status', lambda node: dict(db_size=300 * MIB, db_size_in_use=200 * MIB))
+    monkeypatch.setattr(member, 'fs_free', lambda path: 100 * MIB)
+    with pytest.raises(rnode.Fail, match='defrag'):
+        cli.main_verb(h, 'defrag-check')
+    monkeypatch.setattr(member, 'fs_free', lambda path: 400 * MIB)
+    assert cli.main_verb(h, 'defrag-check') == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])['ok'] is True

@@ -20,6 +20,7 @@ One JSON config per wrapped systemd unit (``--config /etc/etcdkit/ramdisk/<unit>
   refresh    The same on demand (the etcd role runs it on the running members right after it adds a member).
   dr-choose  Disaster recovery: choose the restore source among the candidates of every member (JSON on stdin).
   dr-restore Disaster recovery: restore a snapshot into the (empty) tmpfs for a new cluster (playbooks/restore.yml).
+  defrag-check  Is there room on the tmpfs for a defragmentation of this member? (exit 1: refused)
   retire     After a deliberate removal (unit stopped): move the disk copy aside, empty the tmpfs, forget the member.
   status     Print the helper's view of this member (JSON).
 
@@ -38,6 +39,7 @@ import shutil
 import sys
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import choose_restore_source
+from ansible_collections.etcdkit.etcd.plugins.module_utils._defrag_rules import defrag_room
 from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import CoreError
 from ansible_collections.etcdkit.etcd.plugins.module_utils._fsutil import iso_utc, read_json, write_json_atomic
 from ansible_collections.etcdkit.etcd.plugins.module_utils._snapstore import SnapshotFileError, verify_file
@@ -261,6 +263,20 @@ def cmd_retire(node, args):  # pylint: disable=unused-argument
     return 0
 
 
+def cmd_defrag_check(node, args):  # pylint: disable=unused-argument
+    """Is there room on the tmpfs for a defragmentation of this member (the compacted db is written next to the
+    old one)? Prints the verdict as JSON; exits 1 (refused) when there is not. Run it on the member before
+    defragmenting it (etcd has no API for the member's free space)."""
+    status = member.own_status(node)
+    free = member.fs_free(node.data_dir)
+    ok, reason = defrag_room(free, status["db_size_in_use"])
+    print(json.dumps({"ok": ok, "reason": reason, "free": free, "db_size": status["db_size"],
+                      "db_size_in_use": status["db_size_in_use"]}))
+    if not ok:
+        raise Fail(reason)
+    return 0
+
+
 def cmd_refresh(node, args):  # pylint: disable=unused-argument
     """Record the member's id, revision and the current member list now (the etcd role runs it on the running
     members right after it adds a member, so a crash before the next watermark still counts the new member)."""
@@ -305,7 +321,7 @@ def cmd_status(node, args):  # pylint: disable=unused-argument
 VERBS = {
     "prestart": cmd_prestart, "poststop": cmd_poststop, "snapshot": cmd_snapshot, "adopt": cmd_adopt,
     "promote": cmd_promote, "dr-choose": cmd_dr_choose, "dr-restore": cmd_dr_restore, "status": cmd_status,
-    "watermark": cmd_watermark, "refresh": cmd_refresh, "retire": cmd_retire,
+    "watermark": cmd_watermark, "refresh": cmd_refresh, "retire": cmd_retire, "defrag-check": cmd_defrag_check,
 }
 
 

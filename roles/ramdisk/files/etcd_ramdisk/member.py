@@ -69,6 +69,18 @@ def healthy(node, endpoints):
     return [ep for ep in endpoints if cli.probe(ep)["healthy"]]
 
 
+def own_status(node):
+    """This running member's status (the core's: db_size, db_size_in_use, revision, ...)."""
+    own = node.own_client_urls()[0]
+    return client(node, [own]).status(own)
+
+
+def fs_free(path):
+    """Bytes available on the file system of ``path``."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
 def own_view(node):
     """This running member's status and the member list it knows (learners and unstarted members included)."""
     own = node.own_client_urls()[0]

@@ -331,3 +331,25 @@ def test_defrag_check_verb_refuses_on_a_full_tmpfs(helper, monkeypatch, capsys):
     monkeypatch.setattr(member, 'fs_free', lambda path: 400 * MIB)
     assert cli.main_verb(h, 'defrag-check') == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])['ok'] is True
+
+
+def test_process_crash_restarts_on_the_tmpfs_without_a_full_copy(helper, monkeypatch):  # noqa: F811
+    """etcd's process crashed (the tmpfs survives; systemd runs ExecStopPost, then restarts the unit): no save of
+    the whole database before the restart; the restart starts on the tmpfs. A clean stop still saves."""
+    h, tmp = helper
+    _write_member(tmp / 'data', term=3, commit=40)
+    monkeypatch.setenv('SERVICE_RESULT', 'signal')
+    monkeypatch.setattr(member, 'unit_restarts', lambda node: True)
+    assert cli.main_verb(h, 'poststop') == 0
+    assert h.current_copy() is None and not (tmp / 'state' / 'clean.json').exists()
+    cli.cmd_prestart(h, None)
+    assert rnode.read_json(str(tmp / 'state' / 'state.json'))['last_start']['action'] == decide.USE_TMPFS
+    # a unit that will not be restarted (Restart=no) is saved as before
+    monkeypatch.setattr(member, 'unit_restarts', lambda node: False)
+    assert cli.main_verb(h, 'poststop') == 0
+    assert h.current_copy() is not None
+    monkeypatch.setenv('SERVICE_RESULT', 'success')
+    monkeypatch.setattr(member, 'unit_restarts', lambda node: True)
+    _write_member(tmp / 'data', term=3, commit=41)
+    assert cli.main_verb(h, 'poststop') == 0
+    assert rnode.read_json(str(tmp / 'state' / 'clean.json'))['wal']['commit'] == 41

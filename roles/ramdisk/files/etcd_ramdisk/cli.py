@@ -160,8 +160,20 @@ def restore_single(node, state, source, loss):
                  known.get("time") or report["snapshot_time"]), report)
 
 
+# SERVICE_RESULT values of ExecStopPost for a main process that died on its own (systemd.exec(5))
+PROCESS_CRASH = ("exit-code", "signal", "core-dump", "watchdog", "oom-kill")
+
+
 def cmd_poststop(node, args):  # pylint: disable=unused-argument
-    return diskcopy.save(node, "poststop (service result %s)" % (os.environ.get("SERVICE_RESULT") or "unknown"))
+    result = os.environ.get("SERVICE_RESULT") or "unknown"
+    if result in PROCESS_CRASH and node.has_data() and member.unit_restarts(node):
+        # the etcd process crashed and systemd restarts it: the tmpfs survives and the restart starts on it
+        # (use-tmpfs); no copy of the whole database first. The mark was consumed at the start, so a power cut
+        # meanwhile is a crash as before; the next clean stop saves.
+        node.log("poststop: the member process ended with %s and the unit restarts: not saving, it restarts on "
+                 "the tmpfs" % result, {"event": "save-skipped", "service_result": result})
+        return 0
+    return diskcopy.save(node, "poststop (service result %s)" % result)
 
 
 def cmd_adopt(node, args):  # pylint: disable=unused-argument

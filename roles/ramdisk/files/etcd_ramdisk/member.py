@@ -107,6 +107,15 @@ def refresh(node, state, source):
     return view
 
 
+def unit_restarts(node):
+    """Will systemd restart the wrapped unit after its main process failed? Restart= other than ``no`` and no job
+    on the unit (a requested stop or restart runs ExecStopPost inside its stop job; a crash has none)."""
+    out = subprocess.run(["systemctl", "show", "--property=Restart", "--property=Job", node.unit], check=False,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True).stdout
+    props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return props.get("Restart", "no") not in ("", "no") and not props.get("Job")
+
+
 def unit_active(node):
     return subprocess.run(["systemctl", "is-active", "--quiet", node.unit], check=False).returncode == 0
 

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from etcd_ramdisk import cli, decide, diskcopy, member, node as rnode
-from etcd_ramdisk.decide import COPY_IN, REFUSE, REJOIN, RESTORE
+from etcd_ramdisk.decide import REFUSE, RESTORE
 
 from test_etcd_ramdisk import _stream, _write_member, helper, state  # noqa: F401  pylint: disable=unused-import
 

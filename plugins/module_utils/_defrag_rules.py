@@ -96,6 +96,23 @@ def evaluate(db_size, db_size_in_use, rule=None):
     return result
 
 
+# room a defragmentation needs on the member's file system besides the rewritten db: the WAL keeps growing while
+# the member is blocked (one preallocated 64 MiB segment)
+DEFRAG_MARGIN_BYTES = 64 * MIB
+
+
+def defrag_room(fs_free_bytes, db_size_in_use, margin=DEFRAG_MARGIN_BYTES):
+    """Is there room for a defragmentation? etcd writes the compacted db (about ``db_size_in_use`` bytes) to a new
+    file next to the old one and renames it: on a tmpfs (RAM-disk mode) a full file system in the middle of it
+    fails the member. Returns ``(ok, reason)``."""
+    need = int(db_size_in_use or 0) + int(margin)
+    free = int(fs_free_bytes or 0)
+    if free < need:
+        return False, ('defragmentation refused: it needs %d bytes free on the data dir (%d in use + %d margin), '
+                       'only %d are free' % (need, int(db_size_in_use or 0), int(margin), free))
+    return True, 'room for the defragmentation: %d bytes free, %d needed' % (free, need)
+
+
 def _role(member):
     if member.get('is_learner'):
         return 'learner'

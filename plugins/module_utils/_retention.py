@@ -16,6 +16,8 @@ Rules (all times are UTC; ``now`` is given explicitly so the result is determini
 * ``keep_monthly``: the same over the last M calendar months (current month included).
 * The newest verified snapshot is never pruned, whatever the policy (even all zeros).
 * A verified snapshot dated after ``now`` (clock skew) is never pruned either.
+* The verified snapshot with the highest ``revision`` (when the entries carry one) is never pruned: after the clock
+  stepped back (boards without a battery-backed clock) the newest data may carry the oldest date.
 
 Snapshots are ordered newest first by (time, name) so ties are broken deterministically.
 """
@@ -89,7 +91,8 @@ def plan_retention(snapshots, policy=None, now=None):
         if name in seen:
             raise ValueError('duplicate snapshot name %r' % (name,))
         seen.add(name)
-        items.append({'name': name, 'time': to_utc(snap['time']), 'verified': bool(snap.get('verified', False))})
+        items.append({'name': name, 'time': to_utc(snap['time']), 'verified': bool(snap.get('verified', False)),
+                      'revision': snap.get('revision')})
     items.sort(key=lambda s: (s['time'], s['name']), reverse=True)
 
     verified = [s for s in items if s['verified']]
@@ -123,13 +126,22 @@ def plan_retention(snapshots, policy=None, now=None):
             taken['monthly'].add(month)
             reasons[snap['name']].append('monthly %04d-%02d' % (date.year, date.month))
 
-    if verified and not reasons[verified[0]['name']]:
+    # the newest verified snapshot: the highest revision when revisions are known (a clock that stepped back dates
+    # the newest data before older snapshots), else the newest by time
+    with_revision = [s for s in verified if isinstance(s['revision'], int) and not isinstance(s['revision'], bool)]
+    if with_revision:
+        newest = max(with_revision, key=lambda s: (s['revision'], s['time'], s['name']))
+        if not reasons[newest['name']]:
+            reasons[newest['name']].append('highest revision')
+    elif verified and not reasons[verified[0]['name']]:
         reasons[verified[0]['name']].append('newest verified')
 
     newest_verified_time = verified[0]['time'] if verified else None
     keep, prune = [], []
     for snap in items:
         entry = dict(snap)
+        if entry['revision'] is None:
+            del entry['revision']
         if snap['verified']:
             if reasons[snap['name']]:
                 entry['reasons'] = reasons[snap['name']]

@@ -15,9 +15,13 @@ One JSON config per wrapped systemd unit (``--config /etc/etcdkit/ramdisk/<unit>
   snapshot   Timer job: consistent snapshot over the API, verified, atomically renamed, retention applied.
   adopt      Move an existing on-disk data dir (unit stopped) into the disk copy before the tmpfs is mounted.
   promote    Promote this member if it is a caught-up learner (also done by ``snapshot``).
-  watermark  Record the current revision on disk (timer), so a snapshot restore can report what was lost.
+  watermark  Record the current revision and member list on disk (timer), so a snapshot restore can report what
+             was lost and a crash counts the members the cluster has now.
+  refresh    The same on demand (the etcd role runs it on the running members right after it adds a member).
   dr-choose  Disaster recovery: choose the restore source among the candidates of every member (JSON on stdin).
   dr-restore Disaster recovery: restore a snapshot into the (empty) tmpfs for a new cluster (playbooks/restore.yml).
+  defrag-check  Is there room on the tmpfs for a defragmentation of this member? (exit 1: refused)
+  retire     After a deliberate removal (unit stopped): move the disk copy aside, empty the tmpfs, forget the member.
   status     Print the helper's view of this member (JSON).
 
 The decisions are the pure functions of ``etcd_ramdisk.decide`` (unit-tested in tests/unit/ramdisk); every etcd
@@ -35,10 +39,10 @@ import shutil
 import sys
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import choose_restore_source
+from ansible_collections.etcdkit.etcd.plugins.module_utils._defrag_rules import defrag_room
 from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import CoreError
 from ansible_collections.etcdkit.etcd.plugins.module_utils._fsutil import iso_utc, read_json, write_json_atomic
 from ansible_collections.etcdkit.etcd.plugins.module_utils._snapstore import SnapshotFileError, verify_file
-from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import format_id
 
 from . import decide, diskcopy, member
 from .node import Fail, Node, now_iso
@@ -49,8 +53,19 @@ def cmd_prestart(node, args):  # pylint: disable=unused-argument
     os.makedirs(node.state_dir, mode=0o700, exist_ok=True)
     is_tmpfs = node.is_tmpfs() if node.cfg.get("require_tmpfs", True) else True
     if node.joining():
-        node.log("an interrupted rejoin left partial data in the tmpfs; discarding it", {"event": "join-interrupted"})
-        node.clear_data_dir()
+        promoted = state.pop("rejoin_promoted", None)
+        wal = node.wal()
+        if promoted and wal and int(wal["member_id"], 16) == int(promoted, 16):
+            # interrupted after the promotion: the tmpfs holds the promoted member's data; keep it (removing the
+            # member just promoted to rejoin all over again would cost a full resync and a membership change)
+            node.log("a rejoin was interrupted after member %s was promoted; starting on its data" % promoted,
+                     {"event": "join-interrupted-promoted", "member_id": promoted})
+            os.unlink(os.path.join(node.data_dir, member.JOIN_MARKER))
+            node.save_state(state)
+        else:
+            node.log("an interrupted rejoin left partial data in the tmpfs; discarding it",
+                     {"event": "join-interrupted"})
+            node.clear_data_dir()
     for name in os.listdir(node.data_dir):
         if name.startswith(".ramdisk-"):
             shutil.rmtree(os.path.join(node.data_dir, name), ignore_errors=True)
@@ -67,10 +82,19 @@ def cmd_prestart(node, args):  # pylint: disable=unused-argument
         "snapshot_available": False,
     }
     source = loss = None
-    if is_tmpfs and not has_data and mark is None and (facts["bootstrapped"] or facts["copy_exists"]):
+    crashed = mark is None and (facts["bootstrapped"] or facts["copy_exists"])
+    if is_tmpfs and not has_data and (crashed or mark is not None):
         if facts["cluster_size"] > 1:
-            facts["quorum_elsewhere"] = bool(member.healthy(node, node.other_endpoints(state)))
-        else:
+            others = member.healthy(node, node.other_endpoints(state))
+            facts["quorum_elsewhere"] = bool(others)
+            if others:
+                # was this member removed (deliberately) while it was down? Then it stays out.
+                verdict, dummy = decide.membership_verdict(
+                    known_ids(node, state, mark), member.cluster_members(node, others), node.member["peer_urls"],
+                    state.get("rejoin_removed") or [])
+                facts["removed"] = verdict == decide.REMOVED
+                facts["replaced"] = verdict == decide.REPLACED
+        elif crashed:
             source, loss = member.restore_source(node, state)
             facts["snapshot_available"] = source is not None
     action, reason = decide.decide_prestart(facts)
@@ -92,36 +116,64 @@ def cmd_prestart(node, args):  # pylint: disable=unused-argument
     return 0
 
 
+def known_ids(node, state, mark=None):
+    """The member ids this host's data had: recorded state, the disk copy's WAL, the clean mark."""
+    ids = [state.get("member_id"), ((node.copy_meta() or {}).get("wal") or {}).get("member_id"),
+           (mark or {}).get("member_id")]
+    return [i for i in ids if i]
+
+
 def restore_single(node, state, source, loss):
-    """Crash of a single-member cluster: restore the chosen verified snapshot (same name, peer URLs and token, so
-    the same member and cluster ids) and report the loss."""
-    node.retire_copy("crash: single-member cluster restored from a snapshot")
+    """Crash of a single-member cluster: restore the chosen source - a verified snapshot or the clean disk copy,
+    whichever has the higher revision of this cluster (same name, peer URLs and token, so the same member and
+    cluster ids) - and report the loss."""
     node.clear_data_dir()
     initial = ",".join("%s=%s" % (node.member["name"], u) for u in node.member["peer_urls"])
-    member.restore_into_tmpfs(node, source["path"], initial, node.member["initial_cluster_token"])
+    if source.get("kind") == "copy":
+        # the saved data dir's db (no sha256 trailer): restored before the copy is retired (moved aside)
+        member.restore_into_tmpfs(node, source["path"], initial, node.member["initial_cluster_token"],
+                                  skip_hash_check=True)
+        node.retire_copy("crash: single-member cluster restored from this copy")
+    else:
+        node.retire_copy("crash: single-member cluster restored from a snapshot")
+        member.restore_into_tmpfs(node, source["path"], initial, node.member["initial_cluster_token"])
     node.restore_extras(node.stale_copy())
     node.chown_tree(node.data_dir)
     known = state.get("last_known") or {}
+    when = source.get("created") or source.get("time")
     report = {
         "event": "restored-from-snapshot",
+        "source_kind": source.get("kind", "snapshot"),
         "snapshot": source["path"],
         "snapshot_revision": source["revision"],
-        "snapshot_time": iso_utc(source["created"]),
+        "snapshot_time": when if isinstance(when, str) or when is None else iso_utc(when),
         "last_known_revision": known.get("revision"),
         "last_known_time": known.get("time"),
         "last_known_source": known.get("source"),
         "revision_gap": loss,
     }
     write_json_atomic(node.path("last-restore.json"), report)
-    node.log("DATA LOSS: restored snapshot %s (revision %s, taken %s). Last known revision %s (%s at %s): %s "
+    node.log("DATA LOSS: restored %s %s (revision %s, taken %s). Last known revision %s (%s at %s): %s "
              "revisions known lost, plus any writes after %s (bounded by the snapshot interval)." % (
-                 source["path"], source["revision"], report["snapshot_time"], known.get("revision"),
+                 report["source_kind"], source["path"], source["revision"], report["snapshot_time"], known.get("revision"),
                  known.get("source"), known.get("time"), "unknown" if loss is None else loss,
                  known.get("time") or report["snapshot_time"]), report)
 
 
+# SERVICE_RESULT values of ExecStopPost for a main process that died on its own (systemd.exec(5))
+PROCESS_CRASH = ("exit-code", "signal", "core-dump", "watchdog", "oom-kill")
+
+
 def cmd_poststop(node, args):  # pylint: disable=unused-argument
-    return diskcopy.save(node, "poststop (service result %s)" % (os.environ.get("SERVICE_RESULT") or "unknown"))
+    result = os.environ.get("SERVICE_RESULT") or "unknown"
+    if result in PROCESS_CRASH and node.has_data() and member.unit_restarts(node):
+        # the etcd process crashed and systemd restarts it: the tmpfs survives and the restart starts on it
+        # (use-tmpfs); no copy of the whole database first. The mark was consumed at the start, so a power cut
+        # meanwhile is a crash as before; the next clean stop saves.
+        node.log("poststop: the member process ended with %s and the unit restarts: not saving, it restarts on "
+                 "the tmpfs" % result, {"event": "save-skipped", "service_result": result})
+        return 0
+    return diskcopy.save(node, "poststop (service result %s)" % result)
 
 
 def cmd_adopt(node, args):  # pylint: disable=unused-argument
@@ -196,26 +248,68 @@ def cmd_watermark(node, args):  # pylint: disable=unused-argument
     the revisions known lost between the snapshot and this watermark."""
     if not member.unit_active(node):
         return 0
-    revision = member.current_revision(node)
     state = node.load_state()
-    node.note_revision(state, revision, "watermark")
+    member.refresh(node, state, "watermark")
     node.save_state(state)
+    return 0
+
+
+def cmd_retire(node, args):  # pylint: disable=unused-argument
+    """After a deliberate removal (playbooks/remove_member.yml, unit stopped): move the disk copy aside, empty the
+    tmpfs and forget the member, so nothing of the removed member is ever started again; a later re-add of this
+    host (site.yml) is a fresh join."""
+    if member.unit_active(node):
+        raise Fail("retire: %s is running; stop it first" % node.unit)
+    state = node.load_state()
+    if state.get("retired") and not node.current_copy() and not node.has_data():
+        node.log("retire: already retired")
+        return 0
+    member_id = state.get("member_id") or ((node.copy_meta() or {}).get("wal") or {}).get("member_id")
+    node.retire_copy("the member was removed from the cluster")
+    node.clear_data_dir()
+    retired = {"time": now_iso(), "member_id": member_id}
+    node.save_state({"retired": retired, "bootstrapped": False})
+    node.log("retire: member %s removed from the cluster; its disk copy was moved aside and the tmpfs emptied"
+             % member_id, dict(retired, event="retired"))
+    print(json.dumps({"changed": True, "retired": retired}))
+    return 0
+
+
+def cmd_defrag_check(node, args):  # pylint: disable=unused-argument
+    """Is there room on the tmpfs for a defragmentation of this member (the compacted db is written next to the
+    old one)? Prints the verdict as JSON; exits 1 (refused) when there is not. Run it on the member before
+    defragmenting it (etcd has no API for the member's free space)."""
+    status = member.own_status(node)
+    free = member.fs_free(node.data_dir)
+    ok, reason = defrag_room(free, status["db_size_in_use"])
+    print(json.dumps({"ok": ok, "reason": reason, "free": free, "db_size": status["db_size"],
+                      "db_size_in_use": status["db_size_in_use"]}))
+    if not ok:
+        raise Fail(reason)
+    return 0
+
+
+def cmd_refresh(node, args):  # pylint: disable=unused-argument
+    """Record the member's id, revision and the current member list now (the etcd role runs it on the running
+    members right after it adds a member, so a crash before the next watermark still counts the new member)."""
+    state = node.load_state()
+    view = member.refresh(node, state, "refresh")
+    node.save_state(state)
+    node.log("refresh: %s members, revision %s" % (state.get("member_count"), view["revision"]),
+             {"event": "refresh", "member_count": state.get("member_count"), "revision": view["revision"]})
     return 0
 
 
 def status(node):
     """The helper's view of this member; ``candidates`` are its restore sources for the DR playbook."""
-    cur = node.current_copy()
     meta = node.copy_meta()
     state = node.load_state()
     candidates = [dict(kind="snapshot", name=e["name"], path=e["path"], revision=e["revision"],
                        verified=e["verified"], cluster_id=e["cluster_id"], time=iso_utc(e["created"]))
                   for e in member.snapshots(node)]
-    if cur and meta and meta.get("revision") is not None:
-        cluster = (meta.get("wal") or {}).get("cluster_id")
-        candidates.append(dict(kind="copy", name=os.path.basename(cur), revision=meta["revision"], verified=True,
-                               path=os.path.join(cur, "member", "snap", "db"), time=meta.get("time"),
-                               cluster_id=format_id(int(cluster, 16)) if cluster else None))
+    copy = member.copy_candidate(node)
+    if copy is not None:
+        candidates.append(copy)
     return {
         "unit": node.unit,
         "data_dir": node.data_dir,
@@ -239,8 +333,12 @@ def cmd_status(node, args):  # pylint: disable=unused-argument
 VERBS = {
     "prestart": cmd_prestart, "poststop": cmd_poststop, "snapshot": cmd_snapshot, "adopt": cmd_adopt,
     "promote": cmd_promote, "dr-choose": cmd_dr_choose, "dr-restore": cmd_dr_restore, "status": cmd_status,
-    "watermark": cmd_watermark,
+    "watermark": cmd_watermark, "refresh": cmd_refresh, "retire": cmd_retire, "defrag-check": cmd_defrag_check,
 }
+
+
+def main_verb(node, verb, args=None):
+    return VERBS[verb](node, args)
 
 
 def parser():
@@ -270,7 +368,7 @@ def main(argv=None):
         if args.verb not in ("status", "dr-choose"):
             fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            return VERBS[args.verb](node, args)
+            return main_verb(node, args.verb, args)
         except (Fail, CoreError) as exc:
             node.log("FAILED %s: %s" % (args.verb, exc), {"event": "failed", "verb": args.verb})
             return 1

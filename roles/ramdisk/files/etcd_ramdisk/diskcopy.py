@@ -82,15 +82,26 @@ def save(node, reason):
     started = time.monotonic()
     gen = "gen-%s" % stamp()
     tmp = node.path(".tmp-" + gen)
-    shutil.rmtree(tmp, ignore_errors=True)
-    size = copy_tree_durable(node.data_dir, tmp, skip_prefixes=SKIP_PREFIXES)
-    if node.wal(tmp) != new:
+    # leftovers of a save cut short (power cut, killed at TimeoutStopSec) take disk space and are never used
+    for name in os.listdir(node.state_dir):
+        if name.startswith(".tmp-gen-"):
+            shutil.rmtree(node.path(name), ignore_errors=True)
+    try:
+        size = copy_tree_durable(node.data_dir, tmp, skip_prefixes=SKIP_PREFIXES)
+        if node.wal(tmp) != new:
+            raise Fail("the data dir changed while it was copied: is the member really stopped?")
+        revision = db_revision(node, os.path.join(tmp, "member", "snap", "db"))
+        meta = {"wal": new, "revision": revision, "time": now_iso(), "bytes": size, "reason": reason}
+        write_json_atomic(os.path.join(tmp, "meta.json"), meta)
+        os.rename(tmp, node.path(gen))
+    except (Fail, IOError, OSError) as exc:
+        # a full or failing disk: the previous copy and its state stay as they were (no clean mark: the next boot
+        # treats this stop as a crash, never as lossless), nothing half-written is left behind
         shutil.rmtree(tmp, ignore_errors=True)
-        raise Fail("the data dir changed while it was copied: is the member really stopped?")
-    revision = db_revision(node, os.path.join(tmp, "member", "snap", "db"))
-    meta = {"wal": new, "revision": revision, "time": now_iso(), "bytes": size, "reason": reason}
-    write_json_atomic(os.path.join(tmp, "meta.json"), meta)
-    os.rename(tmp, node.path(gen))
+        cause = str(exc)
+        node.log("%s: save FAILED, no clean mark written: %s" % (reason, cause),
+                 {"event": "save-failed", "cause": cause, "reason": reason})
+        raise Fail("save failed: %s" % cause)
     link_tmp = node.path(".current.tmp")
     if os.path.lexists(link_tmp):
         os.unlink(link_tmp)
@@ -104,6 +115,7 @@ def save(node, reason):
                                                 "member_id": new["member_id"], "cluster_id": new["cluster_id"]})
     state = node.load_state()
     node.note_revision(state, revision, "save")
+    state["last_save"] = {"seconds": round(time.monotonic() - started, 3), "bytes": size, "time": meta["time"]}
     state["member_id"] = new["member_id"]
     state["bootstrapped"] = True
     node.save_state(state)

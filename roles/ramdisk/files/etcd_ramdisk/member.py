@@ -19,6 +19,7 @@ __metaclass__ = type
 import os
 import signal
 import subprocess
+import time
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._client import EtcdClient
 from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import choose_restore_source, match_member
@@ -40,6 +41,8 @@ from .decide import DR_HINT
 from .node import JOIN_MARKER, Fail
 
 SNAPSHOT_PREFIX = "snapshot"
+# seconds the temporary learner gets to stop after SIGTERM before it is killed (part of the start budget)
+LEARNER_STOP_WAIT = 30
 
 
 # ------------------------------------------------------------------------------------------------ client
@@ -53,6 +56,11 @@ def client(node, endpoints, timeout=10):
                       password=conn.get("password") or None, timeout=timeout)
 
 
+def cluster_members(node, endpoints):
+    """The member list (the core's) from the given healthy endpoints."""
+    return client(node, endpoints, timeout=5).member_list()["members"]
+
+
 def healthy(node, endpoints):
     """The endpoints whose member is healthy and has a leader (so a quorum exists there)."""
     if not endpoints:
@@ -61,9 +69,51 @@ def healthy(node, endpoints):
     return [ep for ep in endpoints if cli.probe(ep)["healthy"]]
 
 
-def current_revision(node):
-    own = node.own_client_urls()[:1]
-    return client(node, own).status(own[0])["revision"]
+def own_status(node):
+    """This running member's status (the core's: db_size, db_size_in_use, revision, ...)."""
+    own = node.own_client_urls()[0]
+    return client(node, [own]).status(own)
+
+
+def fs_free(path):
+    """Bytes available on the file system of ``path``."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def own_view(node):
+    """This running member's status and the member list it knows (learners and unstarted members included)."""
+    own = node.own_client_urls()[0]
+    cli = client(node, [own])
+    status = cli.status(own)
+    try:
+        members = cli.member_list(endpoint=own)["members"]
+    except EtcdError as exc:
+        node.log("could not read the member list: %s" % exc)
+        members = None
+    return dict(revision=status["revision"], member_id=status["member_id"], cluster_id=status["cluster_id"],
+                members=members)
+
+
+def refresh(node, state, source):
+    """Record what this member is now (revision, member id, cluster id) and the current member list: the
+    authoritative cluster size after a crash (the role's config may predate a growth by site.yml)."""
+    view = own_view(node)
+    node.note_revision(state, view["revision"], source)
+    state["member_id"] = format_id(view["member_id"])
+    state["cluster_id"] = format_id(view["cluster_id"])
+    if view["members"] is not None:
+        node.record_members(state, view["members"])
+    return view
+
+
+def unit_restarts(node):
+    """Will systemd restart the wrapped unit after its main process failed? Restart= other than ``no`` and no job
+    on the unit (a requested stop or restart runs ExecStopPost inside its stop job; a crash has none)."""
+    out = subprocess.run(["systemctl", "show", "--property=Restart", "--property=Job", node.unit], check=False,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True).stdout
+    props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return props.get("Restart", "no") not in ("", "no") and not props.get("Job")
 
 
 def unit_active(node):
@@ -77,10 +127,27 @@ def snapshots(node):
     return scan(node.snap_dir, SNAPSHOT_PREFIX)
 
 
+def copy_candidate(node):
+    """The disk copy as a restore source (``kind: copy``), or None: verified when its WAL still matches its
+    metadata (what the save wrote) and its revision is known."""
+    cur = node.current_copy()
+    meta = node.copy_meta()
+    if not cur or not meta or meta.get("revision") is None:
+        return None
+    cluster = (meta.get("wal") or {}).get("cluster_id")
+    return dict(kind="copy", name=os.path.basename(cur), revision=meta["revision"],
+                verified=node.wal(cur) == meta.get("wal"), path=os.path.join(cur, "member", "snap", "db"),
+                time=meta.get("time"), cluster_id=format_id(int(cluster, 16)) if cluster else None)
+
+
 def restore_source(node, state):
-    """The snapshot a single-member crash restores: the core's choice (highest verified revision of this
-    cluster) that also passes a full verification (trailer + sidecar sha256). Returns ``(entry or None, loss)``."""
-    entries = snapshots(node)
+    """What a single-member crash restores: the core's choice among the verified snapshots and the disk copy
+    (highest verified revision of this cluster - never by time); a snapshot must also pass a full verification
+    (trailer + sidecar sha256). Returns ``(entry or None, loss)``."""
+    entries = [dict(e, kind="snapshot") for e in snapshots(node)]
+    copy = copy_candidate(node)
+    if copy is not None:
+        entries.append(copy)
     known = state.get("last_known") or {}
     while True:
         choice = choose_restore_source(entries, cluster_id=state.get("cluster_id"),
@@ -89,7 +156,8 @@ def restore_source(node, state):
         if source is None:
             return None, None
         try:
-            verify_file(source["path"])
+            if source["kind"] == "snapshot":
+                verify_file(source["path"])
             return source, choice["loss"]
         except SnapshotFileError as exc:
             node.log("snapshot %s failed re-verification (%s); skipping it" % (source["path"], exc),
@@ -103,13 +171,12 @@ def take_snapshot(node, state):
     own = node.own_client_urls()[0]
     cli = client(node, [own])
     try:
-        listing = cli.member_list(endpoint=own)
-        state["members"] = dict((m["name"] or format_id(m["id"]), m["client_urls"]) for m in listing["members"]
-                                if not m["is_learner"])
+        node.record_members(state, cli.member_list(endpoint=own)["members"])
     except EtcdError as exc:
         node.log("snapshot: could not read the member list: %s" % exc)
     status = cli.status(own)
     state["cluster_id"] = format_id(status["cluster_id"])
+    state["member_id"] = format_id(status["member_id"])
     os.makedirs(node.snap_dir, mode=0o700, exist_ok=True)
     with lock_dir(node.snap_dir, SNAPSHOT_PREFIX):  # the store's writer lock (etcd_snapshot takes it too)
         now = utc_now()
@@ -160,23 +227,37 @@ def rejoin(node, state):
     if not others:
         raise Fail("no healthy member left to rejoin through. " + DR_HINT)
     timeout = float(node.cfg.get("rejoin_timeout", 240))
+    # one deadline for the removal, the re-add and the promotion (the start timeout covers it: docs/ramdisk.md)
+    deadline = time.monotonic() + timeout
+
+    def remaining(share=1.0):
+        return max(min(timeout * share, deadline - time.monotonic()), 1.0)
+
     cli = client(node, others)
     name, peer_urls = node.member["name"], node.member["peer_urls"]
-    old, conflict = match_member(cli.member_list()["members"], None, peer_urls)
-    if conflict:
-        raise Fail("cannot tell which member this is: %s" % conflict)
+    members = cli.member_list()["members"]
+    # this member's recorded id first (the host may have a new address now), else its peer URLs
+    mine = set(int(i, 16) for i in [state.get("member_id")] if i)
+    old = ([mem for mem in members if mem["id"] in mine] or [None])[0]
+    if old is None:
+        old, conflict = match_member(members, None, peer_urls)
+        if conflict:
+            raise Fail("cannot tell which member this is: %s" % conflict)
     if old is not None:
+        # recorded first: a rejoin interrupted after this removal is not mistaken for a deliberate removal
+        state["rejoin_removed"] = sorted(set((state.get("rejoin_removed") or []) + [format_id(old["id"])]))
+        node.save_state(state)
         node.log("removing the crashed member %s from the cluster" % describe(old),
                  {"event": "member-remove", "member_id": format_id(old["id"])})
-        remove_member(cli, old["id"], wait_timeout=timeout / 4)
-    added = add_learner(cli, name, peer_urls, learner=True, wait_timeout=timeout / 4)
+        remove_member(cli, old["id"], wait_timeout=remaining(0.25))
+    added = add_learner(cli, name, peer_urls, learner=True, wait_timeout=remaining(0.25))
     new_id = added["member"]["id"]
+    state["member_id"] = format_id(new_id)
+    state.pop("rejoin_removed", None)
+    node.save_state(state)
     node.log("re-added %s as learner %s" % (name, format_id(new_id)),
              {"event": "member-add-learner", "member_id": format_id(new_id)})
-    promoted = run_temporary_learner(node, added["initial_cluster"], cli, new_id, timeout)
-    state = node.load_state()
-    state["member_id"] = format_id(new_id)
-    node.save_state(state)
+    promoted = run_temporary_learner(node, added["initial_cluster"], cli, new_id, remaining())
     if promoted:
         node.log("member %s caught up and was promoted to a voting member" % format_id(new_id),
                  {"event": "promoted", "member_id": format_id(new_id)})
@@ -228,6 +309,10 @@ def run_temporary_learner(node, initial_cluster, cli, member_id, timeout):
         try:
             promote_learner(cli, member_id, wait_timeout=timeout, sleep=sleep)
             promoted = True
+            # recorded before the temporary member stops: an interruption from here on keeps its data
+            state = node.load_state()
+            state["rejoin_promoted"] = format_id(member_id)
+            node.save_state(state)
         except EtcdError as exc:
             node.log("promotion of the learner failed: %s" % exc)
             promoted = False
@@ -235,13 +320,16 @@ def run_temporary_learner(node, initial_cluster, cli, member_id, timeout):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
-                    proc.wait(timeout=60)
+                    proc.wait(timeout=LEARNER_STOP_WAIT)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
     if not node.has_data():
         raise Fail("the temporary learner left no WAL in %s; see %s" % (node.data_dir, log_path))
     os.unlink(marker)
+    state = node.load_state()
+    if state.pop("rejoin_promoted", None):
+        node.save_state(state)
     node.restore_extras(node.stale_copy())
     node.chown_tree(node.data_dir)
     return promoted

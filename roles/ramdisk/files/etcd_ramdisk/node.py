@@ -248,6 +248,16 @@ class Node(object):
                     eps.append(url)
         return eps
 
+    @staticmethod
+    def record_members(state, members):
+        """Remember the member list (core format): the voters' client URLs (to reach a quorum) and the number of
+        members, learners and unstarted ones included (a learner or a member added but not started yet still
+        lists this one: restoring this member alone would split the cluster)."""
+        state["members"] = dict((m["name"] or "%016x" % m["id"], m["client_urls"]) for m in members
+                                if not m["is_learner"])
+        state["member_count"] = len(members)
+        state["members_time"] = now_iso()
+
     def cluster_size(self, state):
         names = set((self.cfg.get("endpoints") or {}).keys()) | set((state.get("members") or {}).keys())
-        return max(len(names), int(self.cfg.get("cluster_size_min") or 1), 1)
+        return max(len(names), int(state.get("member_count") or 1), int(self.cfg.get("cluster_size_min") or 1), 1)

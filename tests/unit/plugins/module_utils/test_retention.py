@@ -147,3 +147,36 @@ def test_bad_inputs():
         r.plan_retention([snap('a', NOW), snap('a', NOW)], None, NOW)
     with pytest.raises(TypeError):
         r.plan_retention([snap('a', 'yesterday')], None, NOW)
+
+
+# ---- a clock that steps back (boards without a battery-backed clock): the newest DATA is the highest revision ----
+
+def rsnap(name, when, revision, verified=True):
+    return {'name': name, 'time': when, 'verified': verified, 'revision': revision}
+
+
+CLOCK_STEP_CASES = [
+    # (id, snapshots, policy, names that must be kept, names that must be pruned)
+    # the clock stepped back a day after r20: the r30 snapshot is dated before both older snapshots
+    ('keep_last 1 keeps the highest revision',
+     [rsnap('r10', at(hours=2), 10), rsnap('r20', at(hours=1), 20), rsnap('r30', at(days=1), 30)],
+     {'keep_last': 1, 'keep_daily': 0}, ['r30'], ['r10']),
+    ('all zero keeps the highest revision',
+     [rsnap('r10', at(hours=2), 10), rsnap('r30', at(days=3), 30)],
+     {'keep_last': 0, 'keep_daily': 0}, ['r30'], ['r10']),
+    ('an unverified higher revision does not count',
+     [rsnap('r10', at(hours=1), 10), rsnap('r30', at(days=1), 30, verified=False)],
+     {'keep_last': 0, 'keep_daily': 0}, ['r10'], []),
+    ('without revisions: time order as before',
+     [snap('a', at(hours=1)), snap('b', at(days=1))], {'keep_last': 1, 'keep_daily': 0}, ['a'], ['b']),
+]
+
+
+@pytest.mark.parametrize('snaps,policy,kept,pruned', [c[1:] for c in CLOCK_STEP_CASES],
+                         ids=[c[0] for c in CLOCK_STEP_CASES])
+def test_clock_step_back_never_prunes_the_highest_revision(snaps, policy, kept, pruned):
+    plan = r.plan_retention(snaps, policy, now=NOW)
+    for name in kept:
+        assert name in names(plan['keep']), plan
+    for name in pruned:
+        assert name in names(plan['prune']), plan

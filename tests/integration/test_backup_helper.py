@@ -7,6 +7,7 @@ and the live cluster), a corrupted backup failing the drill, a compacted revisio
 the node_exporter textfile metrics of the plan's contract."""
 
 import contextlib
+import datetime
 import getpass
 import io
 import json
@@ -200,6 +201,45 @@ def test_drill_reports_a_compacted_revision_as_not_comparable(etcd_cluster, tmp_
 def test_ramdisk_snapshot_timer_defers_to_the_backup_timer(tmp_path):
     from etcd_ramdisk import backup
     assert not backup.defers_ramdisk_snapshots('etcd.service', config_dir=str(tmp_path))
-    (tmp_path / 'etcd.json').write_text(json.dumps({'kind': 'backup'}))
+    (tmp_path / 'etcd.json').write_text(json.dumps({'kind': 'backup', 'ramdisk_takeover': True}))
     assert backup.defers_ramdisk_snapshots('etcd.service', config_dir=str(tmp_path))
     assert not backup.defers_ramdisk_snapshots('other.service', config_dir=str(tmp_path))
+
+
+def test_ramdisk_member_one_store_and_one_snapshotting_timer(etcd_cluster, tmp_path):
+    """On a RAM-disk member the store is the helper's snapshot dir. Before the role took over (RAM-disk mode added
+    after it ran) the backup verb takes no snapshot and reports the helper's newest one; after, it snapshots there."""
+    etcd_cluster.wait_healthy()
+    etcd_cluster.client().put('/backup-it/ramdisk', 'x')
+    ramdisk_store = tmp_path / 'ramdisk-snaps'
+    ramdisk_cfg = tmp_path / 'ramdisk.json'
+    ramdisk_cfg.write_text(json.dumps({'snapshot_dir': str(ramdisk_store)}))
+    path, cfg = _config(etcd_cluster, tmp_path, ramdisk_config=str(ramdisk_cfg))
+    rc, res = _run(path, 'backup')
+    assert rc == 1 and res is None  # nothing in the helper's store yet: says to run site.yml again
+    assert json.load(open(os.path.join(cfg['state_dir'], 'backup.json')))['last_ok'] is False
+    rc, res = _run(path, 'backup', '--now')  # (as the helper's own timer would) one snapshot into its store
+    assert rc == 0 and res['store'] == str(ramdisk_store) and not res['skipped']
+    etcd_cluster.client().put('/backup-it/ramdisk', 'y')
+    rc, res2 = _run(path, 'backup')
+    assert rc == 0 and res2['skipped'] and 'RAM-disk' in res2['reason'] and res2['path'] == res['path']
+    m = _metrics(cfg, 'backup')
+    created = json.load(open(res['sidecar_path']))['created']
+    assert m['etcdkit_backup_last_success_timestamp_seconds'] < m['etcdkit_backup_last_attempt_timestamp_seconds']
+    created_ts = datetime.datetime.strptime(created, '%Y-%m-%dT%H:%M:%SZ').replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+    assert abs(m['etcdkit_backup_last_success_timestamp_seconds'] - created_ts) < 1.0  # as fresh as the helper's
+    # the role ran again and took over: snapshots into the helper's store, and the helper's timer defers
+    path, cfg = _config(etcd_cluster, tmp_path, ramdisk_config=str(ramdisk_cfg), ramdisk_takeover=True)
+    rc, res3 = _run(path, 'backup')
+    assert rc == 0 and not res3['skipped'] and os.path.dirname(res3['path']) == str(ramdisk_store)
+    assert not os.path.exists(cfg['store_dir']) or scan(cfg['store_dir'], 'snapshot') == []
+
+
+def test_ramdisk_snapshot_timer_defers_only_after_the_takeover(tmp_path):
+    from etcd_ramdisk import backup
+    (tmp_path / 'etcd.json').write_text(json.dumps({'kind': 'backup', 'ramdisk_takeover': False}))
+    assert not backup.defers_ramdisk_snapshots('etcd.service', config_dir=str(tmp_path))
+    (tmp_path / 'etcd.json').write_text(json.dumps({'kind': 'backup', 'ramdisk_takeover': True,
+                                                    'backup_enabled': False}))
+    assert not backup.defers_ramdisk_snapshots('etcd.service', config_dir=str(tmp_path))

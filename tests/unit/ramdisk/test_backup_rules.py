@@ -44,7 +44,10 @@ LIVE = dict(digest=dict(revision=100, count=40, sha256='aa'))
     (SIDE, dict(REST, key_count=41), LIVE, False, rules.KEYSPACE_EQUAL, 'key count 41'),
     # db_revision (read by etcdutl) wins over the API revision read before the stream
     (dict(revision=98, db_revision=100, key_count=40), REST, LIVE, True, rules.KEYSPACE_EQUAL, None),
+    # another writer's sidecar (no db_revision): the revision read before the stream, the file holds at least it
     (dict(revision=100), REST, LIVE, True, rules.KEYSPACE_EQUAL, None),   # key count not recorded
+    (dict(revision=97), REST, LIVE, True, rules.KEYSPACE_EQUAL, None),
+    (dict(revision=101), REST, LIVE, False, rules.KEYSPACE_EQUAL, 'restored revision 100'),
     (dict(key_count=40), REST, LIVE, False, rules.KEYSPACE_EQUAL, 'no revision'),
 ])
 def test_drill_verdict(side, restored, live, ok, keyspace, problem):

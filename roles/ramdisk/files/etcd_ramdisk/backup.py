@@ -26,6 +26,7 @@ restore and the DR playbook read the same snapshots; the helper's own snapshot t
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import datetime
 import fcntl
 import grp
 import json
@@ -60,6 +61,7 @@ from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import for
 from . import backup_rules as rules
 
 PREFIX = "snapshot"
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 CONFIG_DIR = "/etc/etcdkit/backup"
 VERBS = ("backup", "drill", "offsite", "backup-status")
 
@@ -82,7 +84,8 @@ def defers_ramdisk_snapshots(unit, config_dir=CONFIG_DIR):
     """Does a backup timer take the scheduled snapshots of this unit? (Then the RAM-disk helper's snapshot
     timer only promotes a learner and keeps its member list: one mechanism snapshots a cluster.)"""
     cfg = read_json(os.path.join(config_dir, unit_id(unit) + ".json"))
-    return bool(cfg and cfg.get("kind") == "backup" and cfg.get("backup_enabled", True))
+    return bool(cfg and cfg.get("kind") == "backup" and cfg.get("backup_enabled", True)
+                and cfg.get("ramdisk_takeover"))
 
 
 def ramdisk_bookkeeping(node, state, cli):
@@ -114,12 +117,20 @@ class Job(object):
         self.state_dir = cfg["state_dir"]
         self.textfile_dir = cfg.get("textfile_dir") or ""
 
+    def ramdisk(self):
+        return read_json(self.cfg.get("ramdisk_config") or "/nonexistent") or {}
+
     # store: the RAM-disk helper's snapshot dir when it wraps this unit (one store), else the configured one
     def store(self):
-        ramdisk = read_json(self.cfg.get("ramdisk_config") or "/nonexistent") or {}
+        ramdisk = self.ramdisk()
         if ramdisk.get("snapshot_dir"):
             return ramdisk["snapshot_dir"]
         return self.cfg["store_dir"]
+
+    def defers_to_ramdisk(self):
+        """RAM-disk mode was added after the role ran: the helper's own timer keeps taking the snapshots (into the
+        same store) until the role runs again and takes over with the RAM-disk schedule."""
+        return bool(self.ramdisk().get("snapshot_dir")) and not self.cfg.get("ramdisk_takeover")
 
     def client(self, endpoints=None, timeout=10):
         conn = self.cfg.get("client") or {}
@@ -200,12 +211,22 @@ def take_backup(job, force=False):
     entries = [e for e in scan(store, PREFIX) if e.get("cluster_id") in (None, cluster_id)]
     newest = newest_verified(entries)
     action, reason = rules.backup_decision(status["revision"], newest["revision"] if newest else None, force)
+    if job.defers_to_ramdisk() and not force:
+        if newest is None:
+            raise BackupFail("the RAM-disk helper's snapshot timer takes the snapshots of this unit and %s holds no "
+                             "verified one yet; run playbooks/site.yml again so that the backup timer takes over" %
+                             store)
+        action, reason = rules.SKIP, ("the RAM-disk helper's snapshot timer takes the snapshots of this unit until "
+                                      "playbooks/site.yml runs again (newest: revision %d)" % newest["revision"])
     if action == rules.SKIP:
         log("backup skipped: %s" % reason)
         side = newest.get("sidecar") or {}
-        return dict(skipped=True, reason=reason, path=newest["path"], sidecar_path=newest["path"] + ".json",
-                    revision=newest["revision"], size=side.get("size"), sha256=side.get("sha256"),
-                    cluster_id=cluster_id, store=store)
+        result = dict(skipped=True, reason=reason, path=newest["path"], sidecar_path=newest["path"] + ".json",
+                      revision=newest["revision"], size=side.get("size"), sha256=side.get("sha256"),
+                      cluster_id=cluster_id, store=store)
+        if job.defers_to_ramdisk():  # the store is as fresh as the helper's newest snapshot, not as now
+            result["success_ts"] = (newest["created"] - EPOCH).total_seconds()
+        return result
     with lock_dir(store, PREFIX):
         now = utc_now()
         base = snapshot_basename(PREFIX, now, status["revision"])
@@ -256,7 +277,7 @@ def cmd_backup(job, args):
         job.write_metrics("backup", rules.BACKUP_METRICS,
                           rules.backup_metric_values(state, job.interval("backup")))
         raise BackupFail("backup of %s failed: %s" % (job.cluster, exc))
-    state.update(last_ok=True, last_error=None, last_success_ts=now, last_success=iso_utc(),
+    state.update(last_ok=True, last_error=None, last_success_ts=result.pop("success_ts", now), last_success=iso_utc(),
                  last_revision=result["revision"], last_size=result["size"], last_path=result["path"],
                  last_skipped=result["skipped"])
     job.save("backup.json", state)

@@ -442,6 +442,8 @@ def cmd_drill(job, args):
 
 def _ssh(job, source):
     cfg = job.cfg
+    if cfg.get("rsh"):  # another remote shell (a wrapper around ssh); it gets the same arguments as ssh would
+        return cfg["rsh"]
     return " ".join([
         "ssh", "-i", cfg["ssh_key"], "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
         "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=%s" % cfg["known_hosts"],

@@ -550,8 +550,8 @@ def add_arguments(sub_parser, verb):
 
 def run(verb, cfg, args):
     """Entry of the backup verbs (from cli.main): exit code."""
-    kinds = {"backup": ("backup",), "drill": ("backup",), "offsite": ("offsite",), "backup-status": ("backup",
-                                                                                                        "offsite")}
+    kinds = {"backup": ("backup",), "drill": ("backup",), "offsite": ("offsite",),
+             "backup-status": ("backup", "offsite")}
     job = Job(cfg)
     if cfg.get("kind") not in kinds[verb]:
         log("FAILED %s: %s is not a %s config" % (verb, cfg.get("kind"), "/".join(kinds[verb])))

@@ -34,6 +34,8 @@ LIVE = dict(digest=dict(revision=100, count=40, sha256='aa'))
     # compacted on the live cluster: reported, not failed
     (SIDE, REST, dict(compacted=True), True, rules.KEYSPACE_COMPACTED, None),
     (SIDE, REST, dict(error='all endpoints failed'), True, rules.KEYSPACE_UNAVAILABLE, None),
+    # after a DR the live cluster has another id: its key space is not this backup's history
+    (SIDE, REST, dict(foreign=True), True, rules.KEYSPACE_FOREIGN, None),
     # a different key space at the same revision
     (SIDE, REST, dict(digest=dict(revision=100, count=40, sha256='bb')), False, rules.KEYSPACE_MISMATCH,
      'key space'),

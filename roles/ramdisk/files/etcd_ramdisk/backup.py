@@ -319,10 +319,19 @@ def run_drill(job, snapshot=None):
     start on it)."""
     drill_cfg = job.cfg.get("drill") or {}
     store = job.store()
+    live_cluster = None
+    try:
+        own = job.cfg["endpoints"][0]
+        live_cluster = format_id(job.client([own], timeout=5).status(own)["cluster_id"])
+    except (EtcdError, IndexError, KeyError):
+        pass
     if snapshot:
         source = snapshot
     else:
-        newest = newest_verified(scan(store, PREFIX))
+        entries = scan(store, PREFIX)
+        # the live cluster's newest (after a DR the cluster id changed: older backups are another cluster's)
+        newest = newest_verified(entries, live_cluster) if live_cluster else None
+        newest = newest or newest_verified(entries)
         if newest is None:
             raise BackupFail("no verified backup in %s to drill" % store)
         source = newest["path"]
@@ -386,13 +395,10 @@ def run_drill(job, snapshot=None):
         restored = dict(revision=revision, key_count=key_count(temp, revision, endpoint=client_url),
                         digest=keyspace_digest(temp, revision, endpoint=client_url))
         live = {}
-        try:
-            live["digest"] = keyspace_digest(job.client(job.cfg.get("cluster_endpoints") or None), revision)
-        except CompactedError:
-            live["compacted"] = True
-        except EtcdError as exc:
-            live["compacted"] = any(isinstance(e, CompactedError) for e in getattr(exc, "errors", []) or [])
-            live["error"] = str(exc)
+        if live_cluster and sidecar.get("cluster_id") and sidecar["cluster_id"] != live_cluster:
+            live["foreign"] = True
+        else:
+            _live_digest(job, revision, live)
         verdict = rules.drill_verdict(sidecar, restored, live)
         return dict(ok=verdict["ok"], problems=verdict["problems"], checks=verdict["checks"],
                     keyspace=verdict["keyspace"], source=source, revision=revision, key_count=restored["key_count"],
@@ -402,6 +408,17 @@ def run_drill(job, snapshot=None):
         if proc is not None:
             _stop(proc)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _live_digest(job, revision, live):
+    """The live cluster's key-space digest at ``revision`` into ``live`` (or why it is not comparable)."""
+    try:
+        live["digest"] = keyspace_digest(job.client(job.cfg.get("cluster_endpoints") or None), revision)
+    except CompactedError:
+        live["compacted"] = True
+    except EtcdError as exc:
+        live["compacted"] = any(isinstance(e, CompactedError) for e in getattr(exc, "errors", []) or [])
+        live["error"] = str(exc)
 
 
 def _tail(path, size=800):

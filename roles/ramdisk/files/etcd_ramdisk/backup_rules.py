@@ -20,6 +20,7 @@ KEYSPACE_EQUAL = "equal"
 KEYSPACE_MISMATCH = "mismatch"
 KEYSPACE_COMPACTED = "not comparable: compacted"
 KEYSPACE_UNAVAILABLE = "not comparable: live cluster unreachable"
+KEYSPACE_FOREIGN = "not comparable: another cluster id (the backup predates a disaster recovery)"
 
 BACKUP_METRICS = (
     ("etcdkit_backup_last_success_timestamp_seconds",
@@ -96,7 +97,9 @@ def drill_verdict(sidecar, restored, live):
         checks["key_count"] = "mismatch: %s != %s" % (restored.get("key_count"), expected_keys)
     else:
         checks["key_count"] = "equal (%s)" % expected_keys
-    if live.get("compacted"):
+    if live.get("foreign"):
+        keyspace = KEYSPACE_FOREIGN
+    elif live.get("compacted"):
         keyspace = KEYSPACE_COMPACTED
     elif live.get("error") or not live.get("digest"):
         keyspace = KEYSPACE_UNAVAILABLE

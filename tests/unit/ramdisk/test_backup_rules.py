@@ -129,3 +129,12 @@ def test_metrics_follow_the_contract():
 ])
 def test_unit_id(unit, expected):
     assert unit_id(unit) == expected
+
+
+def test_backup_verbs_refuse_a_config_of_another_kind(tmp_path, capsys):
+    from etcd_ramdisk import cli
+    cfg = tmp_path / 'c.json'
+    cfg.write_text('{"kind": "offsite", "cluster_name": "etcd", "state_dir": "%s"}' % (tmp_path / 'state'))
+    assert cli.main(['--config', str(cfg), 'backup']) == 2
+    assert cli.main(['--config', str(cfg), 'drill']) == 2
+    assert 'not a backup config' in capsys.readouterr().err

@@ -82,8 +82,8 @@ def keyspace_digest(client, revision, endpoint=None, page=PAGE, serializable=Fal
 def key_count(client, revision=0, endpoint=None):
     """Number of keys at ``revision`` (0: now). Raises CompactedError for a compacted revision."""
     try:
-        return int(client.range(ALL_KEYS, range_end=ALL_KEYS, count_only=True, revision=revision,
-                                 endpoint=endpoint)['count'])
+        res = client.range(ALL_KEYS, range_end=ALL_KEYS, count_only=True, revision=revision, endpoint=endpoint)
+        return int(res['count'])
     except EtcdError as exc:
         if is_compacted(exc):
             raise CompactedError('revision %d is compacted: %s' % (revision, exc), kind=exc.kind,

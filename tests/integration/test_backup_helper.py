@@ -7,12 +7,14 @@ and the live cluster), a corrupted backup failing the drill, a compacted revisio
 the node_exporter textfile metrics of the plan's contract."""
 
 import contextlib
+import datetime
 import getpass
 import io
 import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._keyspace import key_count
@@ -200,6 +202,97 @@ def test_drill_reports_a_compacted_revision_as_not_comparable(etcd_cluster, tmp_
 def test_ramdisk_snapshot_timer_defers_to_the_backup_timer(tmp_path):
     from etcd_ramdisk import backup
     assert not backup.defers_ramdisk_snapshots('etcd.service', config_dir=str(tmp_path))
-    (tmp_path / 'etcd.json').write_text(json.dumps({'kind': 'backup'}))
+    (tmp_path / 'etcd.json').write_text(json.dumps({'kind': 'backup', 'ramdisk_takeover': True}))
     assert backup.defers_ramdisk_snapshots('etcd.service', config_dir=str(tmp_path))
     assert not backup.defers_ramdisk_snapshots('other.service', config_dir=str(tmp_path))
+
+
+def test_ramdisk_member_one_store_and_one_snapshotting_timer(etcd_cluster, tmp_path):
+    """On a RAM-disk member the store is the helper's snapshot dir. Before the role took over (RAM-disk mode added
+    after it ran) the backup verb takes no snapshot and reports the helper's newest one; after, it snapshots there."""
+    etcd_cluster.wait_healthy()
+    etcd_cluster.client().put('/backup-it/ramdisk', 'x')
+    ramdisk_store = tmp_path / 'ramdisk-snaps'
+    ramdisk_cfg = tmp_path / 'ramdisk.json'
+    ramdisk_cfg.write_text(json.dumps({'snapshot_dir': str(ramdisk_store)}))
+    path, cfg = _config(etcd_cluster, tmp_path, ramdisk_config=str(ramdisk_cfg))
+    rc, res = _run(path, 'backup')
+    assert rc == 1 and res is None  # nothing in the helper's store yet: says to run site.yml again
+    assert json.load(open(os.path.join(cfg['state_dir'], 'backup.json')))['last_ok'] is False
+    rc, res = _run(path, 'backup', '--now')  # (as the helper's own timer would) one snapshot into its store
+    assert rc == 0 and res['store'] == str(ramdisk_store) and not res['skipped']
+    etcd_cluster.client().put('/backup-it/ramdisk', 'y')
+    rc, res2 = _run(path, 'backup')
+    assert rc == 0 and res2['skipped'] and 'RAM-disk' in res2['reason'] and res2['path'] == res['path']
+    m = _metrics(cfg, 'backup')
+    created = json.load(open(res['sidecar_path']))['created']
+    assert m['etcdkit_backup_last_success_timestamp_seconds'] < m['etcdkit_backup_last_attempt_timestamp_seconds']
+    created_ts = datetime.datetime.strptime(created, '%Y-%m-%dT%H:%M:%SZ').replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+    assert abs(m['etcdkit_backup_last_success_timestamp_seconds'] - created_ts) < 1.0  # as fresh as the helper's
+    # the role ran again and took over: snapshots into the helper's store, and the helper's timer defers
+    path, cfg = _config(etcd_cluster, tmp_path, ramdisk_config=str(ramdisk_cfg), ramdisk_takeover=True)
+    rc, res3 = _run(path, 'backup')
+    assert rc == 0 and not res3['skipped'] and os.path.dirname(res3['path']) == str(ramdisk_store)
+    assert not os.path.exists(cfg['store_dir']) or scan(cfg['store_dir'], 'snapshot') == []
+
+
+def test_ramdisk_snapshot_timer_defers_only_after_the_takeover(tmp_path):
+    from etcd_ramdisk import backup
+    (tmp_path / 'etcd.json').write_text(json.dumps({'kind': 'backup', 'ramdisk_takeover': False}))
+    assert not backup.defers_ramdisk_snapshots('etcd.service', config_dir=str(tmp_path))
+    (tmp_path / 'etcd.json').write_text(json.dumps({'kind': 'backup', 'ramdisk_takeover': True,
+                                                    'backup_enabled': False}))
+    assert not backup.defers_ramdisk_snapshots('etcd.service', config_dir=str(tmp_path))
+
+
+def test_offsite_pull_through_read_only_rrsync(etcd_cluster, tmp_path):
+    """The off-site pull with the forced command the members get (``rrsync -ro <store>``); a local remote shell
+    stands in for ssh. New pairs are fetched and verified, a corrupt one is rejected, pruned copies are not fetched
+    again, and a write attempt through rrsync -ro is refused."""
+    rrsync = shutil.which('rrsync')
+    if not rrsync or not shutil.which('rsync'):
+        import pytest
+        pytest.skip('rsync/rrsync not installed')
+    etcd_cluster.wait_healthy()
+    client = etcd_cluster.client()
+    path, cfg = _config(etcd_cluster, tmp_path, retention={'keep_last': 10, 'keep_daily': 0})
+    made = []
+    for k in range(3):
+        client.put('/offsite-it/k%d' % k, 'x')
+        rc, res = _run(path, 'backup')
+        assert rc == 0 and not res['skipped']
+        made.append(os.path.basename(res['path']))
+    rsh = tmp_path / 'fake-ssh'
+    rsh.write_text('#!/bin/sh\n# stands in for ssh: [-l user] host command... -> the forced command\n'
+                   'if [ "$1" = "-l" ]; then shift 2; fi\nshift\n'
+                   'SSH_ORIGINAL_COMMAND="$*" exec %s -ro %s\n' % (rrsync, cfg['store_dir']))
+    rsh.chmod(0o755)
+    off = dict(kind='offsite', cluster_name='itcluster', member_name='backuphost', dest_dir=str(tmp_path / 'offsite'),
+               state_dir=str(tmp_path / 'offsite-state'), ssh_key='/nonexistent', known_hosts='/nonexistent',
+               rsh=str(rsh), timeout=120, retention=dict(keep_last=2, keep_daily=0),
+               sources=[dict(member='etcd1', host='etcd1.invalid', port=22, user='root')])
+    off_path = tmp_path / 'offsite.json'
+    off_path.write_text(json.dumps(off))
+    rc, res = _run(str(off_path), 'offsite')
+    assert rc == 0, res
+    dest = tmp_path / 'offsite' / 'etcd1'
+    assert sorted(res['results'][0]['fetched']) == sorted(made)
+    assert sorted(e['name'] for e in scan(str(dest), 'snapshot')) == sorted(made)[-2:]  # own retention: 2
+    assert res['results'][0]['pruned'] == [sorted(made)[0]]
+    # nothing new: the pruned one is not fetched again
+    rc, res = _run(str(off_path), 'offsite')
+    assert rc == 0 and res['results'][0]['fetched'] == []
+    # a new snapshot that is corrupt on the member is rejected (and the pull reports it)
+    client.put('/offsite-it/new', 'x')
+    rc, new = _run(path, 'backup')
+    with open(new['path'], 'r+b') as handle:
+        handle.seek(100)
+        handle.write(b'\xff' * 8)
+    rc, res = _run(str(off_path), 'offsite')
+    assert rc == 1 and res['results'][0]['rejected'][0]['name'] == os.path.basename(new['path'])
+    assert not (dest / os.path.basename(new['path'])).exists() and not (dest / '.incoming').exists()
+    # rrsync -ro refuses writes to the store
+    proc = subprocess.run(['rsync', '-e', str(rsh), str(off_path), 'root@etcd1.invalid:/x.json'],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    assert proc.returncode != 0 and not os.path.exists(os.path.join(cfg['store_dir'], 'x.json'))

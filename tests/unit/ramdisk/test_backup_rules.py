@@ -34,6 +34,8 @@ LIVE = dict(digest=dict(revision=100, count=40, sha256='aa'))
     # compacted on the live cluster: reported, not failed
     (SIDE, REST, dict(compacted=True), True, rules.KEYSPACE_COMPACTED, None),
     (SIDE, REST, dict(error='all endpoints failed'), True, rules.KEYSPACE_UNAVAILABLE, None),
+    # after a DR the live cluster has another id: its key space is not this backup's history
+    (SIDE, REST, dict(foreign=True), True, rules.KEYSPACE_FOREIGN, None),
     # a different key space at the same revision
     (SIDE, REST, dict(digest=dict(revision=100, count=40, sha256='bb')), False, rules.KEYSPACE_MISMATCH,
      'key space'),
@@ -44,7 +46,10 @@ LIVE = dict(digest=dict(revision=100, count=40, sha256='aa'))
     (SIDE, dict(REST, key_count=41), LIVE, False, rules.KEYSPACE_EQUAL, 'key count 41'),
     # db_revision (read by etcdutl) wins over the API revision read before the stream
     (dict(revision=98, db_revision=100, key_count=40), REST, LIVE, True, rules.KEYSPACE_EQUAL, None),
+    # another writer's sidecar (no db_revision): the revision read before the stream, the file holds at least it
     (dict(revision=100), REST, LIVE, True, rules.KEYSPACE_EQUAL, None),   # key count not recorded
+    (dict(revision=97), REST, LIVE, True, rules.KEYSPACE_EQUAL, None),
+    (dict(revision=101), REST, LIVE, False, rules.KEYSPACE_EQUAL, 'restored revision 100'),
     (dict(key_count=40), REST, LIVE, False, rules.KEYSPACE_EQUAL, 'no revision'),
 ])
 def test_drill_verdict(side, restored, live, ok, keyspace, problem):
@@ -124,3 +129,12 @@ def test_metrics_follow_the_contract():
 ])
 def test_unit_id(unit, expected):
     assert unit_id(unit) == expected
+
+
+def test_backup_verbs_refuse_a_config_of_another_kind(tmp_path, capsys):
+    from etcd_ramdisk import cli
+    cfg = tmp_path / 'c.json'
+    cfg.write_text('{"kind": "offsite", "cluster_name": "etcd", "state_dir": "%s"}' % (tmp_path / 'state'))
+    assert cli.main(['--config', str(cfg), 'backup']) == 2
+    assert cli.main(['--config', str(cfg), 'drill']) == 2
+    assert 'not a backup config' in capsys.readouterr().err

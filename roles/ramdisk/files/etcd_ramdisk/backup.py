@@ -26,6 +26,7 @@ restore and the DR playbook read the same snapshots; the helper's own snapshot t
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import datetime
 import fcntl
 import grp
 import json
@@ -60,6 +61,7 @@ from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import for
 from . import backup_rules as rules
 
 PREFIX = "snapshot"
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 CONFIG_DIR = "/etc/etcdkit/backup"
 VERBS = ("backup", "drill", "offsite", "backup-status")
 
@@ -82,7 +84,8 @@ def defers_ramdisk_snapshots(unit, config_dir=CONFIG_DIR):
     """Does a backup timer take the scheduled snapshots of this unit? (Then the RAM-disk helper's snapshot
     timer only promotes a learner and keeps its member list: one mechanism snapshots a cluster.)"""
     cfg = read_json(os.path.join(config_dir, unit_id(unit) + ".json"))
-    return bool(cfg and cfg.get("kind") == "backup" and cfg.get("backup_enabled", True))
+    return bool(cfg and cfg.get("kind") == "backup" and cfg.get("backup_enabled", True)
+                and cfg.get("ramdisk_takeover"))
 
 
 def ramdisk_bookkeeping(node, state, cli):
@@ -114,12 +117,20 @@ class Job(object):
         self.state_dir = cfg["state_dir"]
         self.textfile_dir = cfg.get("textfile_dir") or ""
 
+    def ramdisk(self):
+        return read_json(self.cfg.get("ramdisk_config") or "/nonexistent") or {}
+
     # store: the RAM-disk helper's snapshot dir when it wraps this unit (one store), else the configured one
     def store(self):
-        ramdisk = read_json(self.cfg.get("ramdisk_config") or "/nonexistent") or {}
+        ramdisk = self.ramdisk()
         if ramdisk.get("snapshot_dir"):
             return ramdisk["snapshot_dir"]
         return self.cfg["store_dir"]
+
+    def defers_to_ramdisk(self):
+        """RAM-disk mode was added after the role ran: the helper's own timer keeps taking the snapshots (into the
+        same store) until the role runs again and takes over with the RAM-disk schedule."""
+        return bool(self.ramdisk().get("snapshot_dir")) and not self.cfg.get("ramdisk_takeover")
 
     def client(self, endpoints=None, timeout=10):
         conn = self.cfg.get("client") or {}
@@ -200,12 +211,22 @@ def take_backup(job, force=False):
     entries = [e for e in scan(store, PREFIX) if e.get("cluster_id") in (None, cluster_id)]
     newest = newest_verified(entries)
     action, reason = rules.backup_decision(status["revision"], newest["revision"] if newest else None, force)
+    if job.defers_to_ramdisk() and not force:
+        if newest is None:
+            raise BackupFail("the RAM-disk helper's snapshot timer takes the snapshots of this unit and %s holds no "
+                             "verified one yet; run playbooks/site.yml again so that the backup timer takes over" %
+                             store)
+        action, reason = rules.SKIP, ("the RAM-disk helper's snapshot timer takes the snapshots of this unit until "
+                                      "playbooks/site.yml runs again (newest: revision %d)" % newest["revision"])
     if action == rules.SKIP:
         log("backup skipped: %s" % reason)
         side = newest.get("sidecar") or {}
-        return dict(skipped=True, reason=reason, path=newest["path"], sidecar_path=newest["path"] + ".json",
-                    revision=newest["revision"], size=side.get("size"), sha256=side.get("sha256"),
-                    cluster_id=cluster_id, store=store)
+        result = dict(skipped=True, reason=reason, path=newest["path"], sidecar_path=newest["path"] + ".json",
+                      revision=newest["revision"], size=side.get("size"), sha256=side.get("sha256"),
+                      cluster_id=cluster_id, store=store)
+        if job.defers_to_ramdisk():  # the store is as fresh as the helper's newest snapshot, not as now
+            result["success_ts"] = (newest["created"] - EPOCH).total_seconds()
+        return result
     with lock_dir(store, PREFIX):
         now = utc_now()
         base = snapshot_basename(PREFIX, now, status["revision"])
@@ -256,7 +277,7 @@ def cmd_backup(job, args):
         job.write_metrics("backup", rules.BACKUP_METRICS,
                           rules.backup_metric_values(state, job.interval("backup")))
         raise BackupFail("backup of %s failed: %s" % (job.cluster, exc))
-    state.update(last_ok=True, last_error=None, last_success_ts=now, last_success=iso_utc(),
+    state.update(last_ok=True, last_error=None, last_success_ts=result.pop("success_ts", now), last_success=iso_utc(),
                  last_revision=result["revision"], last_size=result["size"], last_path=result["path"],
                  last_skipped=result["skipped"])
     job.save("backup.json", state)
@@ -298,10 +319,19 @@ def run_drill(job, snapshot=None):
     start on it)."""
     drill_cfg = job.cfg.get("drill") or {}
     store = job.store()
+    live_cluster = None
+    try:
+        own = job.cfg["endpoints"][0]
+        live_cluster = format_id(job.client([own], timeout=5).status(own)["cluster_id"])
+    except (EtcdError, IndexError, KeyError):
+        pass
     if snapshot:
         source = snapshot
     else:
-        newest = newest_verified(scan(store, PREFIX))
+        entries = scan(store, PREFIX)
+        # the live cluster's newest (after a DR the cluster id changed: older backups are another cluster's)
+        newest = newest_verified(entries, live_cluster) if live_cluster else None
+        newest = newest or newest_verified(entries)
         if newest is None:
             raise BackupFail("no verified backup in %s to drill" % store)
         source = newest["path"]
@@ -365,13 +395,10 @@ def run_drill(job, snapshot=None):
         restored = dict(revision=revision, key_count=key_count(temp, revision, endpoint=client_url),
                         digest=keyspace_digest(temp, revision, endpoint=client_url))
         live = {}
-        try:
-            live["digest"] = keyspace_digest(job.client(job.cfg.get("cluster_endpoints") or None), revision)
-        except CompactedError:
-            live["compacted"] = True
-        except EtcdError as exc:
-            live["compacted"] = any(isinstance(e, CompactedError) for e in getattr(exc, "errors", []) or [])
-            live["error"] = str(exc)
+        if live_cluster and sidecar.get("cluster_id") and sidecar["cluster_id"] != live_cluster:
+            live["foreign"] = True
+        else:
+            _live_digest(job, revision, live)
         verdict = rules.drill_verdict(sidecar, restored, live)
         return dict(ok=verdict["ok"], problems=verdict["problems"], checks=verdict["checks"],
                     keyspace=verdict["keyspace"], source=source, revision=revision, key_count=restored["key_count"],
@@ -381,6 +408,17 @@ def run_drill(job, snapshot=None):
         if proc is not None:
             _stop(proc)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _live_digest(job, revision, live):
+    """The live cluster's key-space digest at ``revision`` into ``live`` (or why it is not comparable)."""
+    try:
+        live["digest"] = keyspace_digest(job.client(job.cfg.get("cluster_endpoints") or None), revision)
+    except CompactedError:
+        live["compacted"] = True
+    except EtcdError as exc:
+        live["compacted"] = any(isinstance(e, CompactedError) for e in getattr(exc, "errors", []) or [])
+        live["error"] = str(exc)
 
 
 def _tail(path, size=800):
@@ -421,6 +459,8 @@ def cmd_drill(job, args):
 
 def _ssh(job, source):
     cfg = job.cfg
+    if cfg.get("rsh"):  # another remote shell (a wrapper around ssh); it gets the same arguments as ssh would
+        return cfg["rsh"]
     return " ".join([
         "ssh", "-i", cfg["ssh_key"], "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
         "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=%s" % cfg["known_hosts"],
@@ -527,8 +567,8 @@ def add_arguments(sub_parser, verb):
 
 def run(verb, cfg, args):
     """Entry of the backup verbs (from cli.main): exit code."""
-    kinds = {"backup": ("backup",), "drill": ("backup",), "offsite": ("offsite",), "backup-status": ("backup",
-                                                                                                        "offsite")}
+    kinds = {"backup": ("backup",), "drill": ("backup",), "offsite": ("offsite",),
+             "backup-status": ("backup", "offsite")}
     job = Job(cfg)
     if cfg.get("kind") not in kinds[verb]:
         log("FAILED %s: %s is not a %s config" % (verb, cfg.get("kind"), "/".join(kinds[verb])))

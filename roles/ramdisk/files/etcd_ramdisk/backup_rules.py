@@ -20,6 +20,7 @@ KEYSPACE_EQUAL = "equal"
 KEYSPACE_MISMATCH = "mismatch"
 KEYSPACE_COMPACTED = "not comparable: compacted"
 KEYSPACE_UNAVAILABLE = "not comparable: live cluster unreachable"
+KEYSPACE_FOREIGN = "not comparable: another cluster id (the backup predates a disaster recovery)"
 
 BACKUP_METRICS = (
     ("etcdkit_backup_last_success_timestamp_seconds",
@@ -65,18 +66,23 @@ def drill_verdict(sidecar, restored, live):
     at the snapshot's revision). ``live``: ``{'digest'}`` or ``{'compacted': True}`` or ``{'error': text}``.
 
     Returns ``{'ok', 'problems': [...], 'checks': {name: text}, 'keyspace'}``. The revision must equal the
-    sidecar's (its ``db_revision`` when recorded: the revision etcdutl read from the file); the key count must
+    sidecar's ``db_revision`` (the revision etcdutl read from the file, recorded by the backup verb); a sidecar of
+    another writer (etcd_snapshot, the RAM-disk helper) records the revision read right before the stream, and the
+    restored one must be at least that. The key count must
     equal the recorded one; the key space must equal the live cluster's at that revision, unless that revision
     is compacted there or the cluster cannot be asked (then it is reported as not comparable, not as failed)."""
     problems = []
     checks = {}
     expected_rev = sidecar.get("db_revision")
-    if expected_rev is None:
+    at_least = expected_rev is None  # other writers record the revision read right before the stream
+    if at_least:
         expected_rev = sidecar.get("revision")
     got_rev = restored.get("revision")
     if expected_rev is None:
         problems.append("the sidecar records no revision")
         checks["revision"] = "not recorded"
+    elif at_least and got_rev is not None and got_rev >= int(expected_rev):
+        checks["revision"] = "%s, at least the sidecar's %s (read before the stream)" % (got_rev, expected_rev)
     elif got_rev != int(expected_rev):
         problems.append("the restored revision %s differs from the sidecar's %s" % (got_rev, expected_rev))
         checks["revision"] = "mismatch: %s != %s" % (got_rev, expected_rev)
@@ -91,7 +97,9 @@ def drill_verdict(sidecar, restored, live):
         checks["key_count"] = "mismatch: %s != %s" % (restored.get("key_count"), expected_keys)
     else:
         checks["key_count"] = "equal (%s)" % expected_keys
-    if live.get("compacted"):
+    if live.get("foreign"):
+        keyspace = KEYSPACE_FOREIGN
+    elif live.get("compacted"):
         keyspace = KEYSPACE_COMPACTED
     elif live.get("error") or not live.get("digest"):
         keyspace = KEYSPACE_UNAVAILABLE

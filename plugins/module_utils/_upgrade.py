@@ -14,13 +14,19 @@ applications" and "Upgrade etcd from v3.5 to v3.6"):
 * a rolling 3.4 -> 3.5 upgrade is not supported while etcd authentication is on (3.5 changed the format of the
   auth-related WAL entries; upgrade guide 3.4 -> 3.5).
 
-Everything here is a function of its arguments: the modules collect the versions from the cluster.
+Everything here is a function of its arguments (the modules collect the versions from the cluster), except
+``hash_round``, the one place that asks the members for their key-space hashes.
 """
 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import re
+
+from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import KIND_AUTH, KIND_PERMISSION
+
+from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import member_client_urls
+from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import EtcdError
 
 # Lowest patch of the previous minor that may be upgraded to the given minor (etcd's upgrade guides).
 MINOR_UPGRADE_FLOOR = {
@@ -157,3 +163,66 @@ def v2store_verdict(rc, output):
         return 'clean', text
     return 'unknown', ('etcdutl check v2store gave an unexpected answer (rc=%s): %s. Stop and check the member by '
                        'hand before upgrading it to 3.6.' % (rc, text or '(no output)'))
+
+
+# etcd's JSON gateway maps /v3/maintenance/hash to HashKV from 3.5 on; the 3.4 gateway maps it to Hash, a hash of
+# the whole backend that differs between healthy members (seen here with the 3.4.23 fixture). Members below this
+# version cannot take part in the hashkv comparison over the gateway.
+HASHKV_MIN_VERSION = (3, 5, 0)
+
+
+def hash_round(client, members, status, versions=None):
+    """Ask every member for its key-space hash (``client.hash_kv``) at one revision: the highest revision in
+    ``status`` ({member id: probe}), so every member must have applied it (one that has not yet answers "future
+    revision" and is asked again in the next round). Members whose version (``versions``: {name: version}) is
+    below HASHKV_MIN_VERSION are skipped. Returns ({name: hash dict | None}, revision, [errors], [skipped])."""
+    revisions = [p.get('revision') for p in status.values() if p and p.get('revision')]
+    revision = max(revisions) if revisions else 0
+    out, errors, skipped = {}, [], []
+    for m in members:
+        version = (versions or {}).get(m['name'])
+        try:
+            old = version is not None and parse_version(version) < HASHKV_MIN_VERSION
+        except ValueError:
+            old = False
+        if old:
+            skipped.append(m['name'])
+            continue
+        out[m['name']] = None
+        for url in member_client_urls(m):
+            try:
+                out[m['name']] = client.hash_kv(url, revision=revision)
+                break
+            except EtcdError as err:
+                errors.append('%s: %s' % (m['name'] or url, err))
+    return out, revision, errors, skipped
+
+
+def auth_enabled(client):
+    """Whether etcd authentication is on. etcd 3.5+ answers ``/v3/auth/status``; etcd 3.4 has no such call (HTTP
+    404): then a client with a user authenticates (an empty token means auth is off) and one without a user lists
+    the users (refused with "user name is empty" only when auth is on)."""
+    try:
+        return client.auth_status()['enabled']
+    except EtcdError as err:
+        if err.kind == KIND_PERMISSION:  # only root may ask: the user exists, so auth is on
+            return True
+        if not all(e.status == 404 for e in (err.errors or [err])):
+            raise
+    if client.user:
+        errors = []
+        for endpoint in client.endpoints:
+            try:
+                return client.transport.authenticate(endpoint) != ''
+            except EtcdError as err:
+                if err.kind == KIND_AUTH:
+                    raise
+                errors.append(err)
+        raise errors[-1]
+    try:
+        client.user_list()
+    except EtcdError as err:
+        if err.kind == KIND_AUTH and 'user name is empty' in (err.server_message or ''):
+            return True
+        raise
+    return False

@@ -146,25 +146,6 @@ def compare_hashes(hashes):
     return problems
 
 
-# Output of `etcdutl check v2store` (etcd >= 3.5.x that has the command).
-_V2_CLEAN = ('no custom content found',)
-_V2_CUSTOM = ('detected custom',)
-
-
-def v2store_verdict(rc, output):
-    """-> ('clean'|'custom'|'unknown', sentence)."""
-    text = (output or '').strip()
-    low = text.lower()
-    if any(s in low for s in _V2_CUSTOM):
-        return 'custom', ('etcdutl check v2store found custom (non-membership) v2 data: %s. etcd 3.6 refuses to '
-                          'start on it: follow the "V2 Store" steps of etcd\'s 3.5 -> 3.6 upgrade guide (migrate '
-                          'or remove the data), then run the upgrade again.' % text)
-    if rc == 0 and any(s in low for s in _V2_CLEAN):
-        return 'clean', text
-    return 'unknown', ('etcdutl check v2store gave an unexpected answer (rc=%s): %s. Stop and check the member by '
-                       'hand before upgrading it to 3.6.' % (rc, text or '(no output)'))
-
-
 # etcd's JSON gateway maps /v3/maintenance/hash to HashKV from 3.5 on; the 3.4 gateway maps it to Hash, a hash of
 # the whole backend that differs between healthy members (seen here with the 3.4.23 fixture). Members below this
 # version cannot take part in the hashkv comparison over the gateway.

@@ -106,19 +106,3 @@ def test_compare_hashes(hashes, expected):
     assert len(problems) == len(expected)
     for want, got in zip(expected, problems):
         assert want in got
-
-
-V2_CASES = [
-    ('clean (3.5.32+ wording)', 0, 'No custom content found in both v2store and WAL records\n', 'clean'),
-    ('clean (older wording)', 0, 'No custom content found in v2store\n', 'clean'),
-    ('custom in v2store', 1, 'detected custom content in v2store', 'custom'),
-    ('custom in WAL', 1, 'detected custom v2 content in WAL records', 'custom'),
-    ('custom even with rc 0', 0, 'detected custom v2 content in both v2store and WAL records', 'custom'),
-    ('data dir in use', 1, 'Error: the data directory is in use', 'unknown'),
-    ('empty', 0, '', 'unknown'),
-]
-
-
-@pytest.mark.parametrize('rc,output,verdict', [c[1:] for c in V2_CASES], ids=[c[0] for c in V2_CASES])
-def test_v2store_verdict(rc, output, verdict):
-    assert u.v2store_verdict(rc, output)[0] == verdict

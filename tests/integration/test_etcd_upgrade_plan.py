@@ -15,8 +15,8 @@ def _leader_name(cluster):
 
 
 def test_plan_current_version_is_a_noop(etcd_cluster, run_module):
-    run = run_module('etcd_upgrade_plan', dict(etcd_cluster.connection, target_version=ETCD_VERSION,
-                                                check_hashkv=True))
+    run = run_module('etcd_upgrade_plan',
+                     dict(etcd_cluster.connection, target_version=ETCD_VERSION, check_hashkv=True))
     assert not run.failed and not run.changed, run
     assert run['decision'] == 'none' and run['pending'] == [] and run['next'] is None
     assert sorted(run['versions'].values()) == [ETCD_VERSION] * 3
@@ -57,8 +57,8 @@ def test_plan_refuses_downgrade_and_skipped_minor(etcd_cluster, run_module):
 
 def test_plan_minor_floor(etcd_cluster, run_module):
     major, minor_, patch = _parts(ETCD_VERSION)
-    run = run_module('etcd_upgrade_plan', dict(etcd_cluster.connection, target_version='%d.%d.0' % (major, minor_ + 1),
-                                                fail_on_refusal=False))
+    target = '%d.%d.0' % (major, minor_ + 1)
+    run = run_module('etcd_upgrade_plan', dict(etcd_cluster.connection, target_version=target, fail_on_refusal=False))
     assert not run.failed, run
     if (major, minor_) == (3, 5) and patch < 32:
         assert run['decision'] == 'refused' and any('3.5.32' in p for p in run['problems']), run
@@ -73,6 +73,5 @@ def test_plan_minor_floor(etcd_cluster, run_module):
 def test_plan_bad_input(etcd_cluster, run_module):
     run = run_module('etcd_upgrade_plan', dict(etcd_cluster.connection, target_version='3.5'))
     assert_clean_failure(run, 'invalid')
-    run = run_module('etcd_upgrade_plan', dict(etcd_cluster.connection, target_version=ETCD_VERSION,
-                                                wait_timeout=-1))
+    run = run_module('etcd_upgrade_plan', dict(etcd_cluster.connection, target_version=ETCD_VERSION, wait_timeout=-1))
     assert_clean_failure(run, 'wait_timeout')

@@ -28,7 +28,6 @@ from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import (
     raft_lag,
     wait_caught_up,
     wait_for_gate,
-    wait_sizes_settle,
 )
 from ansible_collections.etcdkit.etcd.plugins.module_utils._defrag_rules import (
     MIB,
@@ -197,6 +196,35 @@ def move_leadership(client, view, wait_timeout, max_lag, prefer=(), sleep=time.s
         sleep(min(0.2, max(0.0, deadline - clock())))
 
 
+def wait_in_use_settled(client, endpoints, wait_timeout, interval=0.5, sleep=time.sleep, clock=time.time):
+    """After a compaction each member frees the compacted pages in the background, and etcd recomputes the in-use
+    size at its next backend commit: wait until no member's in-use size dropped over two polls in a row (under a
+    write load it only grows again once the freed pages show), at most ``wait_timeout`` seconds. An idle cluster
+    settles at once (the freed space shows after its next write). Returns True when settled."""
+    deadline = clock() + wait_timeout
+
+    def in_use():
+        out = {}
+        for endpoint in endpoints:
+            try:
+                out[endpoint] = client.status(endpoint)['db_size_in_use']
+            except EtcdError:
+                out[endpoint] = None
+        return out
+
+    last = in_use()
+    quiet = 0
+    while clock() < deadline:
+        sleep(interval)
+        cur = in_use()
+        dropped = any(cur[e] is None or last[e] is None or cur[e] < last[e] for e in endpoints)
+        quiet = 0 if dropped else quiet + 1
+        if quiet >= 2:
+            return True
+        last = cur
+    return False
+
+
 def _defragment(client, member, wait_timeout, max_raft_lag, result, free_space, reserve_bytes):
     started = time.time()
     try:
@@ -244,8 +272,8 @@ def run_defrag(client, rule=None, force=False, compact_keep_revisions=None, wait
         if result['compaction']['compacted']:
             result['changed'] = True
             if not check_mode:
-                wait_sizes_settle(client, [x['endpoint'] for x in view['status'].values() if x.get('endpoint')],
-                                  wait_timeout)
+                wait_in_use_settled(client, [x['endpoint'] for x in view['status'].values() if x.get('endpoint')],
+                                    wait_timeout)
                 view = _gate(client, wait_timeout, ' after the compaction')
     members, refusals = plan_run(view, rule, force, only, free_space, reserve_bytes)
     result['members'] = members

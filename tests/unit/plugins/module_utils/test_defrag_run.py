@@ -121,3 +121,39 @@ def test_plan_run(case):
 def test_plan_run_bad_rule_is_a_core_error():
     with pytest.raises(d.DefragError):
         d.plan_run(_view(FRAGMENTED, leader=0), {'min_free_bytes': -1})
+
+
+class _SizesClient(object):
+    """status() answers the next in-use size of each endpoint from a script (the last one repeats)."""
+
+    def __init__(self, script):
+        self.script = dict((ep, list(v)) for ep, v in script.items())
+
+    def status(self, endpoint):
+        seq = self.script[endpoint]
+        value = seq.pop(0) if len(seq) > 1 else seq[0]
+        if value is None:
+            raise d.EtcdError('down', kind='unreachable')
+        return dict(db_size_in_use=value)
+
+
+SETTLE_CASES = [
+    # (id, script per endpoint, timeout, settled)
+    ('idle cluster settles at once', {'a': [10], 'b': [20]}, 10, True),
+    ('a drop then growth under load', {'a': [100, 100, 40, 41, 42, 43], 'b': [100, 40, 40, 41, 41]}, 10, True),
+    ('keeps dropping until the deadline', {'a': list(range(100, 0, -1))}, 5, False),
+    ('a member that does not answer never settles', {'a': [10], 'b': [None]}, 3, False),
+]
+
+
+@pytest.mark.parametrize('case', SETTLE_CASES, ids=[c[0] for c in SETTLE_CASES])
+def test_wait_in_use_settled(case):
+    dummy, script, timeout, settled = case
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    client = _SizesClient(script)
+    assert d.wait_in_use_settled(client, sorted(script), timeout, sleep=sleep, clock=lambda: now[0]) is settled
+    assert now[0] <= timeout + 0.5

@@ -57,8 +57,8 @@ def space_problem(name, db_size_in_use, free_bytes, reserve_bytes=DEFAULT_SPACE_
         return None
     return ('%s: the file system of its data dir has %d bytes free, less than the %d bytes its defragmentation '
             'needs for the copy of the database (%d bytes in use + %d reserve); grow the tmpfs (ramdisk_size) or '
-            'free space before defragmenting' % (name, int(free_bytes), needed, int(db_size_in_use or 0),
-                                                int(reserve_bytes or 0)))
+            'free space before defragmenting'
+            % (name, int(free_bytes), needed, int(db_size_in_use or 0), int(reserve_bytes or 0)))
 
 
 def choose_transferee(members, probes, leader_id, max_lag, prefer=()):

@@ -96,7 +96,7 @@ options:
     default: true
   members:
     description:
-      - Names of the members to consider. The others are listed with RV(members[].defrag=false). Not set means
+      - Names of the members to consider. The others are listed in RV(members) with C(defrag=false). Not set means
         every member.
     type: list
     elements: str

@@ -89,7 +89,8 @@ def test_defrag_rule_order_idempotence(etcd_cluster, run_module):
     last = run['members'][-1]
     assert run['order'][-1] == last['name'] and last['endpoint'] != leader_ep, (run, after)
     assert len(run['leader_moves']) == 1 and run['leader_moves'][0]['from'] == last['name'], run
-    assert last['moved_leadership_to'] == run['leader_moves'][0]['to'] in run['order'][:2], run
+    assert last['moved_leadership_to'] == run['leader_moves'][0]['to'], run
+    assert run['leader_moves'][0]['to'] in run['order'][:2], run
     assert [m['endpoint'] for m in run['members'] if m['name'] == last['moved_leadership_to']] == [leader_ep]
     for m in run['members']:
         assert m['defragmented'] and m['seconds'] is not None, m

@@ -62,8 +62,8 @@ def summary(result):
             parts.append("%s skipped: %s" % (m["name"], "; ".join(m["reasons"])))
     if result.get("compaction"):
         c = result["compaction"]
-        parts.insert(0, "compaction to %s: %s" % (c.get("target"), "done" if c.get("compacted")
-                                                    else c.get("reason") or "not needed"))
+        done = "done" if c.get("compacted") else c.get("reason") or "not needed"
+        parts.insert(0, "compaction to %s: %s" % (c.get("target"), done))
     return "; ".join(parts) or "nothing to do"
 
 

@@ -157,3 +157,19 @@ def test_wait_in_use_settled(case):
     client = _SizesClient(script)
     assert d.wait_in_use_settled(client, sorted(script), timeout, sleep=sleep, clock=lambda: now[0]) is settled
     assert now[0] <= timeout + 0.5
+
+
+def test_gate_tolerates_a_cluster_wide_nospace_alarm():
+    """Every member unhealthy only because of NOSPACE: the gate of a defragmentation (allow_nospace) is open."""
+    from ansible_collections.etcdkit.etcd.plugins.module_utils import _cluster as c
+    members = [dict(id=i, name='m%d' % i, is_learner=False, client_urls=['https://10.0.0.%d:2379' % i])
+               for i in (1, 2, 3)]
+    status = dict((i, dict(endpoint='https://10.0.0.%d:2379' % i, member_id=i, cluster_id=9, leader_id=1,
+                           healthy=False, error='unhealthy: ALARM NOSPACE', errors=['alarm:NOSPACE'],
+                           raft_applied_index=5)) for i in (1, 2, 3))
+    view = dict(cluster_id=9, members=members, endpoints=list(status.values()), health={1: False, 2: False, 3: False},
+                status=status, leader_id=1, leaders=[1], quorum=c.quorum(members, set()))
+    alarms = [dict(member_id=1, alarm='NOSPACE')]
+    assert c.gate_problems(view, alarms, allow_nospace=True) == []
+    strict = c.gate_problems(view, alarms)
+    assert any('no healthy quorum' in p for p in strict) and any('NOSPACE' in p for p in strict)

@@ -335,6 +335,11 @@ def gate_problems(view, alarms=None, max_raft_index_spread=None, allow_nospace=F
             continue
         problems.append('alarm %s is active on member %s' % (a['alarm'], format_id(a['member_id'])))
     q = view['quorum']
+    if allow_nospace and not q['ok']:
+        # a cluster-wide NOSPACE alarm makes every member answer unhealthy; such members still form a quorum
+        serving = set(k for k, v in view['health'].items() if v)
+        serving |= set(k for k, p in view['status'].items() if _nospace_only(p))
+        q = quorum(members, serving)
     if not q['ok'] and no_listing:
         problems.append('no healthy quorum: no member answered the member list')
     elif not q['ok']:

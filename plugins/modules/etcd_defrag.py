@@ -16,7 +16,9 @@ description:
     member with a rule over the database size, the size in use, the free size and the quota usage, and
     defragments the members that match (or all with O(force=true)).
   - One member at a time, learners first, then followers, the leader last (the order is re-checked before each
-    member, so a leadership change during the run still leaves the leader for the end).
+    member, so a leadership change during the run still leaves the leader for the end). Before the leader's turn
+    its leadership is moved to a healthy, caught-up voting member (preferably one already defragmented), so no
+    member is defragmented while it leads (O(move_leader)).
   - Before each member a health gate must pass - every member healthy with a leader, a healthy quorum of voting
     members, one leader (an active C(NOSPACE) alarm does not close the gate, defragmentation is its cure). After
     each member the module waits until the member is healthy and has caught up with the leader. When the gate
@@ -85,6 +87,31 @@ options:
       - A member has caught up when its applied raft index is at most this far behind the leader's raft index.
     type: int
     default: 100
+  move_leader:
+    description:
+      - Before the leader's turn, move its leadership to a healthy voting member that is at most O(max_raft_lag)
+        behind, and wait until the cluster is healthy under the new leader. When no member can take it the module
+        fails without defragmenting the leader. A cluster with one voting member is defragmented without a move.
+    type: bool
+    default: true
+  members:
+    description:
+      - Names of the members to consider. The others are listed in RV(members) with C(defrag=false). Not set means
+        every member.
+    type: list
+    elements: str
+  free_space:
+    description:
+      - Free bytes of the file system of each member's data dir, by member name, for members whose data dir is on
+        a RAM disk (tmpfs). Defragmentation writes a copy of the database next to it; a member with less free
+        space than its in-use size plus O(space_reserve_bytes) is refused, and then nothing is defragmented. A
+        member without an entry (or V(null)) is not checked.
+    type: dict
+  space_reserve_bytes:
+    description:
+      - Headroom on top of the in-use size that O(free_space) must leave for the copy.
+    type: int
+    default: 67108864
 attributes:
   check_mode:
     support: full
@@ -131,7 +158,8 @@ RETURN = r'''
 members:
   description:
     - Every member in the planned order (learners, followers, leader), with the rule's verdict and the sizes
-      before and (when defragmented) after.
+      before and (when defragmented) after; C(moved_leadership_to) names the member that took over the leadership
+      before this member's turn.
   returned: always
   type: list
   elements: dict
@@ -143,6 +171,7 @@ members:
       defrag: true
       defragmented: true
       reasons: ["free ratio 0.8125 >= min_free_ratio 0.5"]
+      moved_leadership_to: etcd3
       before: {db_size: 33554432, db_size_in_use: 6291456}
       after: {db_size: 6352896, db_size_in_use: 6291456}
       seconds: 0.41
@@ -152,6 +181,12 @@ order:
   type: list
   elements: str
   sample: [etcd2, etcd3, etcd1]
+leader_moves:
+  description: Leadership moves done before the leader's turn (names), with the seconds until the gate opened again.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{from: etcd1, to: etcd2, seconds: 0.35}]
 compaction:
   description: What the compaction did, or would do in check mode. V(null) without O(compact_keep_revisions).
   returned: always
@@ -159,24 +194,9 @@ compaction:
   sample: {revision: 1200, target: 200, compacted: true}
 '''
 
-import time
-
-from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import (
-    compact_history,
-    wait_caught_up,
-    wait_for_gate,
-    wait_sizes_settle,
-)
-from ansible_collections.etcdkit.etcd.plugins.module_utils._defrag_rules import (
-    DEFAULT_QUOTA_BYTES,
-    DEFAULT_RULE,
-    normalize_rule,
-    order_members,
-    plan as plan_defrag,
-)
-from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import EtcdError
+from ansible_collections.etcdkit.etcd.plugins.module_utils._defrag import DEFAULT_SPACE_RESERVE, run_defrag
+from ansible_collections.etcdkit.etcd.plugins.module_utils._defrag_rules import DEFAULT_QUOTA_BYTES, DEFAULT_RULE
 from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import DEFAULT_WAIT_TIMEOUT, EtcdModule
-from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import format_id
 
 ARGUMENT_SPEC = dict(
     force=dict(type='bool', default=False),
@@ -188,120 +208,43 @@ ARGUMENT_SPEC = dict(
     compact_keep_revisions=dict(type='int'),
     wait_timeout=dict(type='float', default=DEFAULT_WAIT_TIMEOUT),
     max_raft_lag=dict(type='int', default=100),
+    move_leader=dict(type='bool', default=True),
+    members=dict(type='list', elements='str'),
+    free_space=dict(type='dict'),
+    space_reserve_bytes=dict(type='int', default=DEFAULT_SPACE_RESERVE),
 )
 RULE_OPTIONS = dict(min_free_bytes='min_free_bytes', free_bytes_trigger='free_bytes_trigger',
                     min_free_ratio='min_free_ratio', quota_usage_ratio='quota_usage_ratio',
                     quota_bytes='quota_backend_bytes')
 
 
-def gate(module, what):
-    """Wait for the health gate (an active NOSPACE alarm does not close it: defragmentation is its cure)."""
-    view, dummy, problems = wait_for_gate(module.client, module.params['wait_timeout'], alarms=False,
-                                          allow_nospace=True)
-    if problems:
-        module.fail('Health gate closed%s: %s' % (what, '; '.join(problems)))
-    return view
-
-
-def member_entries(view):
-    out = []
-    for member in view['members']:
-        probe = view['status'].get(member['id']) or {}
-        out.append(dict(
-            name=member.get('name') or format_id(member['id']), member_id=format_id(member['id']),
-            id=member['id'], endpoint=probe.get('endpoint'), is_learner=bool(member.get('is_learner')),
-            is_leader=member['id'] == view.get('leader_id'), db_size=probe.get('db_size') or 0,
-            db_size_in_use=probe.get('db_size_in_use') or 0,
-        ))
+def free_space_map(module):
+    """``free_space`` as {member name: int bytes or None}; a value that is not a number fails the module."""
+    out = {}
+    for name, value in (module.params['free_space'] or {}).items():
+        if value is None or value == '':
+            out[name] = None
+            continue
+        try:
+            out[name] = int(value)
+        except (TypeError, ValueError):
+            module.fail('free_space: the value for %s must be a number of bytes, got %r.' % (name, value))
+        if out[name] < 0:
+            module.fail('free_space: the value for %s must be >= 0, got %s.' % (name, value))
     return out
-
-
-def plan_members(module, view, rule):
-    entries = member_entries(view)
-    try:
-        planned = plan_defrag(entries, rule, force=module.params['force'])
-    except ValueError as exc:
-        module.fail(str(exc))
-    by_id = dict((e['member_id'], e) for e in entries)
-    return [dict(name=item['name'], member_id=item['member_id'], endpoint=by_id[item['member_id']]['endpoint'],
-                 role=item['role'], defrag=item['defrag'], defragmented=False, reasons=item['reasons'],
-                 before=dict(db_size=item['db_size'], db_size_in_use=item['db_size_in_use']), after=None,
-                 seconds=None) for item in planned]
-
-
-def next_member(module, remaining, done_names):
-    """Re-check the roles after the previous member (a leader election may have happened): the next one in order."""
-    view = gate(module, ' after defragmenting %s; not touching %s' % (', '.join(done_names),
-                                                                      ', '.join(m['name'] for m in remaining)))
-    current = dict((e['member_id'], e) for e in member_entries(view))
-    for m in remaining:
-        cur = current.get(m['member_id'])
-        if cur is not None:
-            m['role'] = 'learner' if cur['is_learner'] else ('leader' if cur['is_leader'] else 'follower')
-            m['endpoint'] = cur['endpoint'] or m['endpoint']
-    nxt = order_members([dict(name=m['name'], member_id=m['member_id'], is_leader=m['role'] == 'leader',
-                              is_learner=m['role'] == 'learner') for m in remaining])[0]
-    return [m for m in remaining if m['member_id'] == nxt['member_id']][0]
-
-
-def defragment(module, client, member):
-    p = module.params
-    started = time.time()
-    try:
-        status = client.status(member['endpoint'])
-        member['before'] = dict(db_size=status['db_size'], db_size_in_use=status['db_size_in_use'])
-        client.defragment(member['endpoint'])
-    except EtcdError as err:
-        raise EtcdError('Defragmentation of %s (%s) failed: %s; the remaining members were not touched.'
-                        % (member['name'], member['endpoint'], err.message), kind=err.kind, endpoint=err.endpoint,
-                        code=err.code, server_message=err.server_message, details=err.details)
-    member['defragmented'] = True
-    module.result['changed'] = True
-    module.result['order'].append(member['name'])
-    probe, problem = wait_caught_up(client, member['endpoint'], p['wait_timeout'], p['max_raft_lag'],
-                                    is_learner=member['role'] == 'learner')
-    member['seconds'] = round(time.time() - started, 3)
-    member['after'] = dict(db_size=probe.get('db_size'), db_size_in_use=probe.get('db_size_in_use'))
-    return problem
 
 
 def run(module):
     p = module.params
-    try:
-        rule = normalize_rule(dict((k, p[v]) for k, v in RULE_OPTIONS.items()))
-    except ValueError as exc:
-        module.fail(str(exc))
-    module.require_non_negative('compact_keep_revisions', 'max_raft_lag')
+    module.require_non_negative('compact_keep_revisions', 'max_raft_lag', 'space_reserve_bytes')
     module.require_positive('wait_timeout')
-    module.result.update(members=[], order=[], compaction=None)
-    client = module.client
-    view = gate(module, ', nothing was done')
-    if p['compact_keep_revisions'] is not None:
-        module.result['compaction'] = compact_history(client, view, p['compact_keep_revisions'], module.check_mode)
-        if module.result['compaction']['compacted']:
-            module.result['changed'] = True
-            if not module.check_mode:
-                wait_sizes_settle(client, [x['endpoint'] for x in view['status'].values() if x.get('endpoint')],
-                                  p['wait_timeout'])
-                view = gate(module, ' after the compaction')
-    members = module.result['members'] = plan_members(module, view, rule)
-    todo = [m for m in members if m['defrag']]
-    if module.check_mode:
-        module.result['order'] = [m['name'] for m in todo]
-        module.result['changed'] = module.result['changed'] or bool(todo)
-        return
-    done = []
-    while len(done) < len(todo):
-        remaining = [m for m in todo if m['member_id'] not in done]
-        # the plan is in order (learners, followers, leader); later members are re-ordered after a gate
-        member = next_member(module, remaining, module.result['order']) if done else remaining[0]
-        problem = defragment(module, client, member)
-        done.append(member['member_id'])
-        if problem:
-            left = [m['name'] for m in todo if m['member_id'] not in done]
-            module.fail('%s did not become healthy and caught up within %ss after its defragmentation (%s)%s'
-                        % (member['name'], p['wait_timeout'], problem,
-                           '; not touching %s' % ', '.join(left) if left else ''))
+    free_space = free_space_map(module)
+    module.result.update(members=[], order=[], compaction=None, leader_moves=[])
+    run_defrag(module.client, rule=dict((k, p[v]) for k, v in RULE_OPTIONS.items()), force=p['force'],
+               compact_keep_revisions=p['compact_keep_revisions'], wait_timeout=p['wait_timeout'],
+               max_raft_lag=p['max_raft_lag'], move_leader=p['move_leader'], only=p['members'],
+               free_space=free_space, reserve_bytes=p['space_reserve_bytes'], check_mode=module.check_mode,
+               result=module.result)
 
 
 def main():

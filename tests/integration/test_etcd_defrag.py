@@ -85,8 +85,13 @@ def test_defrag_rule_order_idempotence(etcd_cluster, run_module):
     assert [m['role'] for m in run['members']] == ['follower', 'follower', 'leader']
     after = statuses(etcd_cluster)
     leader_ep = [ep for ep, s in after.items() if s['leader']][0]
-    # the leader was done last
-    assert run['members'][-1]['endpoint'] == leader_ep and run['order'][-1] == run['members'][-1]['name']
+    # the leader was done last, after its leadership was moved to a member already defragmented
+    last = run['members'][-1]
+    assert run['order'][-1] == last['name'] and last['endpoint'] != leader_ep, (run, after)
+    assert len(run['leader_moves']) == 1 and run['leader_moves'][0]['from'] == last['name'], run
+    assert last['moved_leadership_to'] == run['leader_moves'][0]['to'], run
+    assert run['leader_moves'][0]['to'] in run['order'][:2], run
+    assert [m['endpoint'] for m in run['members'] if m['name'] == last['moved_leadership_to']] == [leader_ep]
     for m in run['members']:
         assert m['defragmented'] and m['seconds'] is not None, m
         assert m['after']['db_size'] < m['before']['db_size'] / 2, m
@@ -106,6 +111,37 @@ def test_defrag_force_from_one_endpoint(etcd_cluster, run_module):
     assert not run.failed and run.changed and len(run['order']) == 3, run
     assert run['members'][-1]['role'] == 'leader' and all(m['defragmented'] for m in run['members'])
     assert all('force' in m['reasons'] for m in run['members'])
+    assert len(run['leader_moves']) == 1, run
+
+
+def test_defrag_without_leader_move_and_member_selection(etcd_cluster, run_module):
+    conn = etcd_cluster.connection
+    leader_before = [ep for ep, s in statuses(etcd_cluster).items() if s['leader']][0]
+    run = run_module('etcd_defrag', dict(conn, force=True, move_leader=False))
+    assert not run.failed and run.changed and run['leader_moves'] == [] and len(run['order']) == 3, run
+    assert run['members'][-1]['endpoint'] == leader_before
+    assert [ep for ep, s in statuses(etcd_cluster).items() if s['leader']] == [leader_before]
+    # only the leader: its leadership moves, then it alone is defragmented
+    leader_name = run['members'][-1]['name']
+    one = run_module('etcd_defrag', dict(conn, force=True, members=[leader_name]))
+    assert not one.failed and one.changed and one['order'] == [leader_name], one
+    assert one['leader_moves'][0]['from'] == leader_name
+    assert [m['name'] for m in one['members'] if not m['defrag']] == [m['name'] for m in one['members'][:2]]
+    assert [ep for ep, s in statuses(etcd_cluster).items() if s['leader']] != [leader_before]
+
+
+def test_defrag_refuses_without_room_for_the_copy(etcd_cluster, run_module):
+    """A member whose (RAM-disk) file system is too small for the copy: nothing is defragmented."""
+    conn = etcd_cluster.connection
+    before = statuses(etcd_cluster)
+    name = etcd_cluster.members[1].name
+    run = run_module('etcd_defrag', dict(conn, force=True, free_space={name: 1024}))
+    assert_clean_failure(run, 'refusing', name, 'ramdisk_size')
+    assert run['order'] == [] and not run.changed
+    assert statuses(etcd_cluster) == before
+    ok = run_module('etcd_defrag', dict(conn, force=True, members=[name], free_space={name: 1 << 40}),
+                    check=True)
+    assert not ok.failed and ok['order'] == [name], ok
 
 
 def test_defrag_bad_inputs(etcd_cluster, run_module, run_modules):
@@ -122,6 +158,8 @@ def test_defrag_bad_inputs(etcd_cluster, run_module, run_modules):
         (dict(conn, compact_keep_revisions=-3), ['compact_keep_revisions']),
         (dict(conn, wait_timeout=0), ['wait_timeout']),
         (dict(conn, force='yes please'), ['force']),
+        (dict(conn, free_space={'etcd1': 'lots'}), ['free_space', 'etcd1']),
+        (dict(conn, space_reserve_bytes=-1), ['space_reserve_bytes']),
     ]
     before = statuses(etcd_cluster)
     # one playbook for all cases (no Python step between them); each result is checked on its own

@@ -6,7 +6,7 @@
 # same lane). Scenarios go to lanes longest first (the weights below are the seconds one scenario took on a quiet
 # machine); a lane runs its scenarios one after the other and stops at its first failure. Each scenario's output
 # goes to tests/output/molecule-<scenario>.log; a failed scenario's whole log is printed, a passed one's recap.
-# MOLECULE_DRY=1 prints the lanes and runs nothing. MOLECULE_JOBS=1 runs everything in this shell, in order, with the output live.
+# MOLECULE_KEEP_GOING=1: a lane goes on after a failed scenario. MOLECULE_DRY=1 prints the lanes and runs nothing. MOLECULE_JOBS=1 runs everything in this shell, in order, with the output live.
 #
 # Each scenario destroys its own test hosts; whatever happens, the lab of every scenario run here (its first
 # platform's name without the digits, as molecule/shared/create.yml names it) is destroyed at the end, and no other
@@ -99,9 +99,11 @@ for ((l = 0; l < jobs; l++)); do
       else
         echo "=== lane $((l + 1)): scenario $s failed; its log (${log}):"
         cat "$log"
-        exit 1
+        failed=1
+        [ -n "${MOLECULE_KEEP_GOING:-}" ] || exit 1
       fi
     done
+    exit "${failed:-0}"
   ) &
   pids+=($!)
 done

@@ -340,6 +340,7 @@ class Runner:
         self.token = None
         self.reauths = 0
         self.rng = random.Random(args.seed)
+        self.stopping = False
 
     # -- channels
     def _creds(self):
@@ -358,6 +359,10 @@ class Runner:
         opts = [("grpc.use_local_subchannel_pool", 1),  # one TCP connection per channel
                 ("grpc.max_receive_message_length", 16 * 1024 * 1024),
                 ("grpc.enable_retries", 0)]
+        if self.a.wait_for_ready:
+            # reconnect soon after a member restarts (gRPC's default backoff grows to minutes)
+            opts += [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.min_reconnect_backoff_ms", 200),
+                     ("grpc.max_reconnect_backoff_ms", 1000)]
         aio = self.grpc.aio
         if tls:
             return aio.secure_channel(target, self._creds(), options=opts)
@@ -432,7 +437,8 @@ class Runner:
         width = a.key_size - len(self.prefix)
         prefix = self.prefix
         timeout = a.timeout
-        while self.issued < a.count:
+        wfr = True if a.wait_for_ready else None
+        while self.issued < a.count and not self.stopping:
             now = clock()
             if now >= deadline:
                 return
@@ -441,7 +447,7 @@ class Runner:
                 if at >= deadline:
                     return
                 await asyncio.sleep(at - now)
-                if self.issued >= a.count:
+                if self.issued >= a.count or self.stopping:
                     return
             seq = self.issued
             self.issued += 1
@@ -453,13 +459,13 @@ class Runner:
                 req, m = put_head + prefix + str(seq % keyspace).zfill(width).encode() + put_tail, put
             t0 = perf()
             try:
-                await m(req, timeout=timeout, metadata=self._md())
+                await m(req, timeout=timeout, metadata=self._md(), wait_for_ready=wfr)
             except Exception as e:  # noqa: BLE001 - every failure is counted, the run goes on
                 if not await self._reauth_if_expired(e):
                     self._record_error(e)
                     continue
                 try:
-                    await m(req, timeout=timeout, metadata=self._md())
+                    await m(req, timeout=timeout, metadata=self._md(), wait_for_ready=wfr)
                 except Exception as e2:  # noqa: BLE001
                     self._record_error(e2)
                     continue
@@ -472,6 +478,8 @@ class Runner:
 
     async def _progress(self, prog, t0, stop):
         while not stop.is_set():
+            if self.a.stop_file and os.path.exists(self.a.stop_file):
+                self.stopping = True  # no new requests; those in flight finish
             prog.show(len(self.lat_w) + len(self.lat_r), sum(self.errors.values()), time.monotonic() - t0)
             try:
                 await asyncio.wait_for(stop.wait(), 0.5)
@@ -532,6 +540,7 @@ class Runner:
                 "acknowledged": {"writes": nw, "reads": nr, "total": nw + nr},
                 "failed": nerr, "errors": dict(sorted(self.errors.items(), key=lambda kv: -kv[1])),
                 "reauthentications": self.reauths,
+                "stopped_by_stop_file": self.stopping,
                 "wall_s": round(wall, 3),
                 "throughput_per_s": {"writes": round(nw / wall, 1), "reads": round(nr / wall, 1),
                                      "total": round((nw + nr) / wall, 1)},
@@ -629,9 +638,13 @@ def parser():
     p.add_argument("--prefix", default="/etcdkit-loadgen/")
     p.add_argument("--no-cleanup", dest="cleanup", action="store_false", help="keep the keys under --prefix")
     p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout in seconds")
+    p.add_argument("--wait-for-ready", action="store_true",
+                   help="a request on a connection that is down (its member restarting) waits for the reconnect, "
+                        "within --timeout, instead of failing at once (what etcd's Go client does by default)")
     p.add_argument("--progress", choices=["auto", "always", "never"], default="auto",
                    help="progress bar on stderr (auto: when stderr is a terminal)")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--stop-file", help="end the run (like reaching --duration) once this file exists")
     p.add_argument("--json", action="store_true", help="print the JSON report instead of the human one")
     p.add_argument("--report", help="also write the JSON report to this file")
     return p

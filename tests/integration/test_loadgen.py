@@ -140,3 +140,40 @@ def test_sigterm_ends_the_run_early_with_a_complete_report(etcd_cluster):
     assert 0 < rep['acknowledged']['writes'] < 100000 and rep['wall_s'] < 30
     assert rep['cleanup'] == {'prefix': prefix, 'deleted': rep['acknowledged']['writes']}
     assert count_keys(etcd_cluster, prefix) == 0
+def test_wait_for_ready_rides_through_a_rolling_restart_and_stop_file_ends_the_run(etcd_cluster, tmp_path):
+    """Every member restarted once (SIGTERM, start again), one at a time, under a fixed-rate write load: with
+    --wait-for-ready a request on the connection of the restarting member waits for the reconnect, so no request
+    fails (without it, about a third of the requests fail while a member is down); --stop-file ends the run before
+    --duration; every acknowledged key is there."""
+    import time
+    prefix = '/it-loadgen-roll/'
+    stop = tmp_path / 'stop'
+    cmd = [sys.executable, str(LOADGEN), '--endpoints', ','.join(etcd_cluster.endpoints), '--cacert',
+           etcd_cluster.ca_cert, '--cert', etcd_cluster.cn_cert, '--key', etcd_cluster.cn_key, '--progress', 'never',
+           '--count', '100000', '--duration', '120', '--clients', '6', '--rate', '40', '--timeout', '20',
+           '--wait-for-ready', '--no-cleanup', '--prefix', prefix, '--stop-file', str(stop), '--json']
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    try:
+        time.sleep(1.5)
+        initial = ','.join('etcd%d=https://%s:2380' % (i, etcd_cluster.ip(i)) for i in (1, 2, 3))
+        for i in (1, 2, 3):
+            etcd_cluster.stop_member('etcd%d' % i)
+            etcd_cluster.start_member('etcd%d' % i, etcd_cluster.ip(i), initial, state='existing')
+            etcd_cluster.wait_healthy()
+        time.sleep(1)
+        stop.touch()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    try:
+        assert proc.returncode == 0, err + out
+        rep = json.loads(out)
+        assert rep['failed'] == 0 and rep['errors'] == {}, rep['errors']
+        assert rep['stopped_by_stop_file'] is True and time.monotonic() - t0 < 100
+        assert rep['acknowledged']['writes'] > 40
+        assert count_keys(etcd_cluster, prefix) == rep['acknowledged']['writes']
+    finally:
+        etcd_cluster.etcdctl('del', '--prefix', prefix)

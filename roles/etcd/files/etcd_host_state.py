@@ -3,10 +3,11 @@
 """Read-only probe of an etcd member host, run by the role as ONE remote command (instead of a stat, slurp,
 systemd and ss task each, and one stat per managed file): prints JSON with
 
-- files: {path: {exists, type (file|link|dir|other), mode ('0644'), owner, group, sha1 (regular files), target}}
+- files: {path: {exists, type (file|link|dir|other), mode ('0644'), owner, group, mtime, sha1 (regular files), target}}
 - texts: {path: content or null} (small regular files the role reads: ownership markers, etcd.conf.yml)
 - user: {exists, home, shell, comment} of the service user
-- unit: ActiveState, UnitFileState and MainPID of the service (systemctl show)
+- unit: ActiveState, UnitFileState and MainPID of the service (systemctl show), and `started`: when MainPID started
+  (Unix time), so the role can tell a running etcd that predates its TLS files
 - listeners: lines of `ss -Htlnp`
 
 Argument: a JSON object {"files": [...], "texts": [...], "user": NAME, "unit": NAME}. Standard library only.
@@ -41,7 +42,8 @@ def describe(path):
     except OSError:
         return {'exists': False}
     out = {'exists': True, 'mode': '%04o' % stat.S_IMODE(st.st_mode),
-           'owner': _name(pwd.getpwuid, st.st_uid), 'group': _name(grp.getgrgid, st.st_gid)}
+           'owner': _name(pwd.getpwuid, st.st_uid), 'group': _name(grp.getgrgid, st.st_gid),
+           'mtime': st.st_mtime}
     if stat.S_ISLNK(st.st_mode):
         out['type'] = 'link'
         out['target'] = os.readlink(path)
@@ -69,6 +71,19 @@ def read_text(path):
         return None
 
 
+def process_start(pid):
+    """Start of process pid as a Unix time (float), or None: /proc/<pid>/stat field 22 (clock ticks after boot)
+    plus the boot time (btime in /proc/stat)."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+        with open('/proc/stat') as f:
+            btime = [int(line.split()[1]) for line in f if line.startswith('btime ')][0]
+        return btime + int(fields[19]) / float(os.sysconf('SC_CLK_TCK'))
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def run(argv):
     try:
         return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False,
@@ -92,6 +107,8 @@ def main():
         key, sep, value = line.partition('=')
         if sep:
             unit[key] = value
+    if unit.get('MainPID', '0').isdigit() and int(unit.get('MainPID', '0')) > 0:
+        unit['started'] = process_start(int(unit['MainPID']))
     out['unit'] = unit
     out['listeners'] = [line for line in run(['ss', '-Htlnp']).splitlines() if line.strip()]
     print(json.dumps(out, sort_keys=True))

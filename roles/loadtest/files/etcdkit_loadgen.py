@@ -344,6 +344,7 @@ class Runner:
         self.token = None
         self.reauths = 0
         self.rng = random.Random(args.seed)
+        self.stopping = False
 
     # -- channels
     def _creds(self):
@@ -362,6 +363,10 @@ class Runner:
         opts = [("grpc.use_local_subchannel_pool", 1),  # one TCP connection per channel
                 ("grpc.max_receive_message_length", 16 * 1024 * 1024),
                 ("grpc.enable_retries", 0)]
+        if self.a.wait_for_ready:
+            # reconnect soon after a member restarts (gRPC's default backoff grows to minutes)
+            opts += [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.min_reconnect_backoff_ms", 200),
+                     ("grpc.max_reconnect_backoff_ms", 1000)]
         aio = self.grpc.aio
         if tls:
             return aio.secure_channel(target, self._creds(), options=opts)
@@ -436,16 +441,17 @@ class Runner:
         width = a.key_size - len(self.prefix)
         prefix = self.prefix
         timeout = a.timeout
-        while self.issued < a.count:
+        wfr = True if a.wait_for_ready else None
+        while self.issued < a.count and not self.stopping:
             now = clock()
-            if now >= deadline or self.stopped:
+            if now >= deadline:
                 return
             at = limiter.reserve(now)
             if at > now:
                 if at >= deadline:
                     return
                 await asyncio.sleep(at - now)
-                if self.issued >= a.count:
+                if self.issued >= a.count or self.stopping:
                     return
             seq = self.issued
             self.issued += 1
@@ -457,13 +463,13 @@ class Runner:
                 req, m = put_head + prefix + str(seq % keyspace).zfill(width).encode() + put_tail, put
             t0 = perf()
             try:
-                await m(req, timeout=timeout, metadata=self._md())
+                await m(req, timeout=timeout, metadata=self._md(), wait_for_ready=wfr)
             except Exception as e:  # noqa: BLE001 - every failure is counted, the run goes on
                 if not await self._reauth_if_expired(e):
                     self._record_error(e)
                     continue
                 try:
-                    await m(req, timeout=timeout, metadata=self._md())
+                    await m(req, timeout=timeout, metadata=self._md(), wait_for_ready=wfr)
                 except Exception as e2:  # noqa: BLE001
                     self._record_error(e2)
                     continue
@@ -476,6 +482,8 @@ class Runner:
 
     async def _progress(self, prog, t0, stop):
         while not stop.is_set():
+            if self.a.stop_file and os.path.exists(self.a.stop_file):
+                self.stopping = True  # no new requests; those in flight finish
             prog.show(len(self.lat_w) + len(self.lat_r), sum(self.errors.values()), time.monotonic() - t0)
             try:
                 await asyncio.wait_for(stop.wait(), 0.5)
@@ -512,7 +520,7 @@ class Runner:
             # (a wrapper that times an operation stops the load when the operation is done)
 
             def _stop_early():
-                self.stopped = True
+                self.stopped = self.stopping = True
             loop.add_signal_handler(signal.SIGTERM, _stop_early)
             ptask = loop.create_task(self._progress(prog, t0m, stop))
             workers = [loop.create_task(self._worker(i, limiter, deadline)) for i in range(a.clients)]
@@ -543,8 +551,9 @@ class Runner:
                 "acknowledged": {"writes": nw, "reads": nr, "total": nw + nr},
                 "failed": nerr, "errors": dict(sorted(self.errors.items(), key=lambda kv: -kv[1])),
                 "reauthentications": self.reauths,
+                "stopped_by_stop_file": self.stopping and not self.stopped,
                 "wall_s": round(wall, 3),
-                "stopped_early": self.stopped,
+                "stopped_early": self.stopping,
                 "throughput_per_s": {"writes": round(nw / wall, 1), "reads": round(nr / wall, 1),
                                      "total": round((nw + nr) / wall, 1)},
                 "latency": {"write": latency_summary(self.lat_w), "read": latency_summary(self.lat_r)},
@@ -641,9 +650,13 @@ def parser():
     p.add_argument("--prefix", default="/etcdkit-loadgen/")
     p.add_argument("--no-cleanup", dest="cleanup", action="store_false", help="keep the keys under --prefix")
     p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout in seconds")
+    p.add_argument("--wait-for-ready", action="store_true",
+                   help="a request on a connection that is down (its member restarting) waits for the reconnect, "
+                        "within --timeout, instead of failing at once (what etcd's Go client does by default)")
     p.add_argument("--progress", choices=["auto", "always", "never"], default="auto",
                    help="progress bar on stderr (auto: when stderr is a terminal)")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--stop-file", help="end the run (like reaching --duration) once this file exists")
     p.add_argument("--json", action="store_true", help="print the JSON report instead of the human one")
     p.add_argument("--report", help="also write the JSON report to this file")
     return p

@@ -23,6 +23,7 @@ __metaclass__ = type
 import time
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import (
+    _nospace_only,
     compact_history,
     health_gate,
     raft_lag,
@@ -61,10 +62,12 @@ def space_problem(name, db_size_in_use, free_bytes, reserve_bytes=DEFAULT_SPACE_
             % (name, int(free_bytes), needed, int(db_size_in_use or 0), int(reserve_bytes or 0)))
 
 
-def choose_transferee(members, probes, leader_id, max_lag, prefer=()):
-    """Pure. The member to hand leadership to: a started voting member other than the leader, healthy, at most
-    ``max_lag`` behind the leader's raft index; members in ``prefer`` (ids, e.g. already defragmented) first,
-    then the smallest lag, then the name. ``(member or None, [reasons the others were passed over])``."""
+def choose_transferee(members, probes, leader_id, max_lag, prefer=(), allow_nospace=False):
+    """Pure. The member to hand leadership to: a started voting member other than the leader, healthy (with
+    ``allow_nospace``, a member whose only problem is an active NOSPACE alarm counts as healthy: under that alarm
+    every member answers unhealthy, and defragmentation is part of its cure), at most ``max_lag`` behind the
+    leader's raft index; members in ``prefer`` (ids, e.g. already defragmented) first, then the smallest lag, then
+    the name. ``(member or None, [reasons the others were passed over])``."""
     leader_probe = probes.get(leader_id) or {}
     leader_index = leader_probe.get('raft_index')
     ranked = []
@@ -78,7 +81,7 @@ def choose_transferee(members, probes, leader_id, max_lag, prefer=()):
             passed.append('%s is a learner' % label)
         elif not m.get('name'):
             passed.append('%s has not started' % label)
-        elif not probe or not probe.get('healthy'):
+        elif not probe or not (probe.get('healthy') or (allow_nospace and _nospace_only(probe))):
             passed.append('%s is not healthy' % label)
         else:
             lag = raft_lag(leader_index, probe)
@@ -163,7 +166,7 @@ def move_leadership(client, view, wait_timeout, max_lag, prefer=(), sleep=time.s
     leader_probe = view['status'].get(leader_id) or {}
     if not leader or not leader_probe.get('endpoint'):
         raise DefragError('Cannot move the leadership: the leader %s is not reachable.' % format_id(leader_id or 0))
-    target, passed = choose_transferee(view['members'], view['status'], leader_id, max_lag, prefer)
+    target, passed = choose_transferee(view['members'], view['status'], leader_id, max_lag, prefer, allow_nospace=True)
     name = leader[0].get('name') or format_id(leader_id)
     if target is None:
         raise DefragError('Cannot move the leadership away from %s before its defragmentation: no healthy, caught-up '

@@ -67,6 +67,22 @@ TRANSFER_CASES = [
     ('single member', [_member(1)], {1: _probe(1, 100)}, 1, 10, (), None, None),
 ]
 
+NOSPACE_PROBE = dict(_probe(2, 100, healthy=False), leader_id=1, error='health: ALARM NOSPACE',
+                     errors=['alarm NOSPACE active'])
+
+
+@pytest.mark.parametrize('allow, chosen', [(True, 2), (False, None)])
+def test_choose_transferee_under_nospace(allow, chosen):
+    """Under a NOSPACE alarm every member answers unhealthy; a defragmentation (its cure) may still hand the
+    leadership to such a member, nothing else may."""
+    member, passed = d.choose_transferee([_member(1), _member(2)], {1: _probe(1, 100), 2: NOSPACE_PROBE}, 1, 10,
+                                         allow_nospace=allow)
+    assert (member['id'] if member else None) == chosen
+    other = dict(_probe(2, 100, healthy=False), leader_id=1, error='connection refused')
+    member, dummy = d.choose_transferee([_member(1), _member(2)], {1: _probe(1, 100), 2: other}, 1, 10,
+                                        allow_nospace=allow)
+    assert member is None
+
 
 @pytest.mark.parametrize('case', TRANSFER_CASES, ids=[c[0] for c in TRANSFER_CASES])
 def test_choose_transferee(case):

@@ -140,6 +140,8 @@ def test_sigterm_ends_the_run_early_with_a_complete_report(etcd_cluster):
     assert 0 < rep['acknowledged']['writes'] < 100000 and rep['wall_s'] < 30
     assert rep['cleanup'] == {'prefix': prefix, 'deleted': rep['acknowledged']['writes']}
     assert count_keys(etcd_cluster, prefix) == 0
+
+
 def test_wait_for_ready_rides_through_a_rolling_restart_and_stop_file_ends_the_run(etcd_cluster, tmp_path):
     """Every member restarted once (SIGTERM, start again), one at a time, under a fixed-rate write load: with
     --wait-for-ready a request on the connection of the restarting member waits for the reconnect, so no request

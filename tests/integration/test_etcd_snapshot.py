@@ -108,9 +108,10 @@ def test_snapshot_retention_prunes_after_save(etcd_cluster, run_module, tmp_path
     args = dict(etcd_cluster.connection, dest_dir=str(dest), prefix='ret')
     seed = run_module('etcd_snapshot', args)
     assert seed.changed, seed
-    old = [_fake_old(dest, seed, d, prefix='ret', rev=d) for d in (3, 5, 40, 41)]
-    unverified = _fake_old(dest, seed, 6, prefix='ret', rev=6, verified=False)
-    partial = _fake_old(dest, seed, 7, prefix='ret', rev=7, part=True)
+    # older snapshots hold older revisions (the policy keeps the highest verified revision whatever its time says)
+    old = [_fake_old(dest, seed, d, prefix='ret', rev=1) for d in (3, 5, 40, 41)]
+    unverified = _fake_old(dest, seed, 6, prefix='ret', rev=1, verified=False)
+    partial = _fake_old(dest, seed, 7, prefix='ret', rev=1, part=True)
     other = _fake_old(dest, seed, 50, prefix='other', rev=50)
 
     policy = dict(keep_last=2, keep_daily=4, keep_weekly=0, keep_monthly=0)

@@ -282,7 +282,8 @@ def cmd_report(args):
              "Three local test hosts (systemd-nspawn Debian bookworm, lab `%s`), a 3-member TLS cluster installed "
              "by `playbooks/site.yml` (etcd %s, quota 2 GiB), everything measured in one run of the command below."
              % (meta.get("lab", "bench"), meta.get("etcd_version", "?")), "",
-             "- Date: %s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+             "- Date: %s" % (meta.get("date") or datetime.datetime.now(datetime.timezone.utc).strftime(
+                 "%Y-%m-%d %H:%M UTC")),
              "- Machine: %d cores (%s), %s, Python %s, %s; the 1-minute load average is given per figure (other "
              "work may share the machine)" % (os.cpu_count(), cpu, platform.platform(), platform.python_version(),
                                                meta.get("ansible", "ansible-core ?")),

@@ -44,7 +44,7 @@ ramdisk_wal_headroom_bytes: 268435456
 ramdisk_health_delay: 1
 VARS
 hosts=$(python3 -c 'import json,sys; print(",".join(h["name"] for h in json.load(sys.stdin)))' < <("$TH" --lab "$LAB" status))
-python3 -c 'import json, sys; print(json.dumps({"lab": "bench", "etcd_version": sys.argv[1], "ansible": sys.argv[2]}))' \
+python3 -c 'import datetime, json, sys; print(json.dumps({"lab": "bench", "etcd_version": sys.argv[1], "ansible": sys.argv[2], "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC (start)")}))' \
   "$version" "$(python3 -c 'from ansible.release import __version__; print("ansible-core " + __version__)')" > "$work/meta.json"
 parts=$(echo $PARTS)
 cmd="BENCH=\"$parts\" make bench"

@@ -55,7 +55,7 @@ from collections import namedtuple
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import CoreError
 from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import prefix_end, to_bytes
-from ansible_collections.etcdkit.etcd.plugins.module_utils._verify import confirm, uncertain
+from ansible_collections.etcdkit.etcd.plugins.module_utils._verify import LANDED_WARNING, confirm, uncertain
 
 ROOT = 'root'
 PERM_TYPES = ('read', 'write', 'readwrite')
@@ -464,13 +464,19 @@ def action_label(action):
     return verb if arg is None else '%s %s' % (verb, arg)
 
 
-def run_actions(actions, handlers, landed=None):
+def replanned_away(action, again):
+    """A re-read plan ``again`` no longer holds ``action``: the action whose answer was lost was applied."""
+    return action_label(action) not in [action_label(a) for a in again.actions]
+
+
+def run_actions(actions, handlers, landed=None, warn=None):
     """Call ``handlers[verb](arg)`` for each action in order -> list of labels of the actions done.
 
     The first exception stops the run and is raised as ``ActionFailed`` with the actions done before it, so a
     module can report a partial change honestly. When an action's answer was lost (it may have been applied)
-    and ``landed(action)`` is given, that re-reads: True means it was applied and the run goes on; otherwise
-    ``ActionFailed`` says whether it was not applied or still may have been (``_verify.confirm``)."""
+    and ``landed(action)`` is given, that re-reads: True means it was applied, ``warn`` (if given) is told so and
+    the run goes on; otherwise ``ActionFailed`` says whether it was not applied or still may have been
+    (``_verify.confirm``)."""
     done = []
     for action in actions:
         label = action_label(action)
@@ -483,5 +489,7 @@ def run_actions(actions, handlers, landed=None):
                 confirm(err, lambda: landed(action), 'the action %s' % label)
             except CoreError as final:
                 raise ActionFailed(final, done, label)
+            if warn is not None:
+                warn(LANDED_WARNING % (label, 'connection lost'))
         done.append(label)
     return done

@@ -81,23 +81,18 @@ enabled:
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._auth import (
     ActionFailed,
-    action_label,
     ROOT,
     plan_auth,
     run_actions,
 )
 from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import EtcdError
 from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import EtcdModule
-from ansible_collections.etcdkit.etcd.plugins.module_utils._verify import LANDED_WARNING
 
 
-def landed(module, client, action, enabled):
+def landed(client, enabled):
     """The answer to switching authentication was lost: is it now as wanted?"""
     client.transport.forget_tokens()
-    if client.auth_status()['enabled'] != enabled:
-        return False
-    module.warn(LANDED_WARNING % (action_label(action), 'connection lost'))
-    return True
+    return client.auth_status()['enabled'] == enabled
 
 
 def run(module):
@@ -117,7 +112,7 @@ def run(module):
     try:
         run_actions(plan.actions, dict(auth_enable=lambda arg: client.auth_enable(),
                                        auth_disable=lambda arg: client.auth_disable()),
-                    landed=lambda action: landed(module, client, action, plan.enabled))
+                    landed=lambda action: landed(client, plan.enabled), warn=module.warn)
     except ActionFailed:
         result.update(changed=False, enabled=enabled)
         result.pop('diff', None)

@@ -163,21 +163,17 @@ from ansible_collections.etcdkit.etcd.plugins.module_utils._auth import (
     action_label,
     normalize_permissions,
     plan_role,
+    replanned_away,
     run_actions,
 )
 from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import EtcdModule
-from ansible_collections.etcdkit.etcd.plugins.module_utils._verify import LANDED_WARNING
 
 
 def landed(module, client, action, enabled):
     """The answer to ``action`` was lost: re-read whether it was applied (its action is no longer planned)."""
     p = module.params
-    again = plan_role(p['name'], p['state'], client.role_get(p['name']), p['permissions'],
-                      p['exclusive_permissions'], enabled)
-    done = action_label(action) not in [action_label(a) for a in again.actions]
-    if done:
-        module.warn(LANDED_WARNING % (action_label(action), 'connection lost'))
-    return done
+    return replanned_away(action, plan_role(p['name'], p['state'], client.role_get(p['name']), p['permissions'],
+                                            p['exclusive_permissions'], enabled))
 
 
 def run(module):
@@ -202,7 +198,8 @@ def run(module):
         role_delete=lambda arg: client.role_delete(name),
     )
     try:
-        run_actions(plan.actions, handlers, landed=lambda action: landed(module, client, action, enabled))
+        run_actions(plan.actions, handlers, landed=lambda action: landed(module, client, action, enabled),
+                    warn=module.warn)
     except ActionFailed as err:
         # honest about a partial change: what was done before the failure stays done
         result.update(changed=bool(err.done), actions=err.done)

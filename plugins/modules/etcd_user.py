@@ -173,12 +173,12 @@ from ansible_collections.etcdkit.etcd.plugins.module_utils._auth import (
     action_label,
     password_check_needed,
     plan_user,
+    replanned_away,
     run_actions,
     validate_user,
 )
 from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import CoreError
 from ansible_collections.etcdkit.etcd.plugins.module_utils._etcd_module import EtcdModule
-from ansible_collections.etcdkit.etcd.plugins.module_utils._verify import LANDED_WARNING
 
 
 def plan_now(module, client, enabled):
@@ -203,13 +203,8 @@ def landed(module, client, action, enabled):
     if action[0] == 'change_password':
         if not enabled:
             raise CoreError('etcd cannot check a password while authentication is disabled')
-        done = client.authenticate(module.params['name'], module.params['user_password'])
-    else:
-        dummy, again = plan_now(module, client, enabled)
-        done = action_label(action) not in [action_label(a) for a in again.actions]
-    if done:
-        module.warn(LANDED_WARNING % (action_label(action), 'connection lost'))
-    return done
+        return client.authenticate(module.params['name'], module.params['user_password'])
+    return replanned_away(action, plan_now(module, client, enabled)[1])
 
 
 def run(module):
@@ -238,7 +233,8 @@ def run(module):
         user_delete=lambda arg: client.user_delete(name),
     )
     try:
-        run_actions(plan.actions, handlers, landed=lambda action: landed(module, client, action, enabled))
+        run_actions(plan.actions, handlers, landed=lambda action: landed(module, client, action, enabled),
+                    warn=module.warn)
     except ActionFailed as err:
         # honest about a partial change: what was done before the failure stays done
         result.update(changed=bool(err.done), actions=err.done, password_changed=False)

@@ -426,6 +426,32 @@ def test_run_actions_partial_failure_names_what_was_done():
     assert err.value.done == [] and 'done before' not in err.value.message
 
 
+@pytest.mark.parametrize('landed_answer,outcome', [(True, 'done'), (False, 'not applied')])
+def test_run_actions_lost_answer_is_re_read_and_warned_once(landed_answer, outcome):
+    def lost(arg):
+        raise CoreError('connection reset', details=dict(may_have_been_applied=True))
+
+    warnings = []
+    handlers = dict(role_add=lost, grant=lambda p: None)
+    if outcome == 'done':
+        done = a.run_actions([('role_add', 'app'), ('grant', APP_R)], handlers,
+                             landed=lambda action: landed_answer, warn=warnings.append)
+        assert done == ['role_add app', "grant read prefix '/service/app/'"]
+        assert len(warnings) == 1 and 'role_add app' in warnings[0] and 'applied' in warnings[0]
+    else:
+        with pytest.raises(a.ActionFailed) as err:
+            a.run_actions([('role_add', 'app')], handlers, landed=lambda action: landed_answer,
+                          warn=warnings.append)
+        assert 'was not applied' in err.value.message and warnings == []
+
+
+@pytest.mark.parametrize('planned_again,expected', [([], True), ([('grant', APP_R)], True),
+                                                    ([('role_add', 'app')], False)])
+def test_replanned_away(planned_again, expected):
+    again = a.plan_role('app', 'present', None, [], False, False)._replace(actions=planned_again)
+    assert a.replanned_away(('role_add', 'app'), again) is expected
+
+
 def test_policy_errors_are_core_errors():
     with pytest.raises(CoreError) as err:
         a.plan_auth('enabled', False, None)

@@ -56,15 +56,17 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def write_json_atomic(path, data, mode=0o600):
-    """Write JSON to ``path`` through a temporary file in the same directory, fsync, rename, fsync the dir."""
+def write_text_atomic(path, text, mode=0o600):
+    """Write ``text`` to ``path`` through a temporary file in the same directory, fsync, rename, fsync the dir.
+
+    The temporary name ends in ``.tmp-<pid>``, so readers that pick files by suffix (node_exporter's textfile
+    collector reads ``*.prom``) never see a half-written file."""
     tmp = '%s.tmp-%d' % (path, os.getpid())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, 'w') as fh:
             os.fchmod(fh.fileno(), mode)
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.write('\n')
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.rename(tmp, path)
@@ -75,6 +77,11 @@ def write_json_atomic(path, data, mode=0o600):
             pass
         raise
     fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+def write_json_atomic(path, data, mode=0o600):
+    """Write JSON to ``path`` atomically (``write_text_atomic``)."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + '\n', mode)
 
 
 def read_json(path):

@@ -44,6 +44,7 @@ from ansible_collections.etcdkit.etcd.plugins.module_utils._client import EtcdCl
 from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import CoreError, EtcdError
 from ansible_collections.etcdkit.etcd.plugins.module_utils._fsutil import (
     chown_tree, fsync_dir, iso_utc, read_json, utc_now, write_json_atomic,
+    write_text_atomic,
 )
 from ansible_collections.etcdkit.etcd.plugins.module_utils._keyspace import (
     CompactedError, key_count, keyspace_digest,
@@ -170,20 +171,7 @@ class Job(object):
             return
         os.makedirs(self.textfile_dir, mode=0o755, exist_ok=True)
         path = os.path.join(self.textfile_dir, rules.metrics_file_name(self.cluster, concern))
-        text = rules.render_metrics(spec, values, self.cluster, self.member)
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=self.textfile_dir)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            os.rename(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        fsync_dir(self.textfile_dir)
+        write_text_atomic(path, rules.render_metrics(spec, values, self.cluster, self.member), 0o644)
 
     def owner(self):
         user = self.cfg.get("user")

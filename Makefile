@@ -41,7 +41,7 @@ lint: venv
 	tests/lint/run.sh
 
 unit: deps venv
-	$(VENV)/bin/python -m pytest -q tests/unit
+	$(VENV)/bin/python -m pytest -q -n 2 tests/unit
 
 sanity: venv
 	tests/sanity/run.sh

@@ -23,6 +23,7 @@ One JSON config per wrapped systemd unit (``--config /etc/etcdkit/ramdisk/<unit>
   defrag-check  Is there room on the tmpfs for a defragmentation of this member? (exit 1: refused)
   retire     After a deliberate removal (unit stopped): move the disk copy aside, empty the tmpfs, forget the member.
   status     Print the helper's view of this member (JSON).
+  cert-textfile  The certificate-expiry textfile of one cluster (the monitoring role's config; certs.py).
 
 The decisions are the pure functions of ``etcd_ramdisk.decide`` (unit-tested in tests/unit/ramdisk); every etcd
 operation is the collection's core (``ansible_collections.etcdkit.etcd.plugins.module_utils``).
@@ -44,7 +45,7 @@ from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import CoreEr
 from ansible_collections.etcdkit.etcd.plugins.module_utils._fsutil import iso_utc, read_json, write_json_atomic
 from ansible_collections.etcdkit.etcd.plugins.module_utils._snapstore import SnapshotFileError, verify_file
 
-from . import backup, decide, diskcopy, member
+from . import backup, certs, decide, diskcopy, member
 from .node import Fail, Node, now_iso
 
 
@@ -354,6 +355,8 @@ def parser():
     sub = top.add_subparsers(dest="verb", required=True)
     for verb in backup.VERBS:  # the etcd_backup role's verbs: they take its config (backup.py)
         backup.add_arguments(sub.add_parser(verb), verb)
+    for verb in certs.VERBS:  # the monitoring role's certificate-expiry textfile (certs.py)
+        sub.add_parser(verb)
     for verb in VERBS:
         sub_parser = sub.add_parser(verb)
         if verb == "dr-restore":
@@ -372,6 +375,8 @@ def main(argv=None):
         cfg = json.load(handle)
     if args.verb in backup.VERBS:
         return backup.run(args.verb, cfg, args)
+    if args.verb in certs.VERBS:
+        return certs.run(args.verb, cfg, args)
     node = Node(cfg)
     os.makedirs(node.state_dir, mode=0o700, exist_ok=True)
     with open(os.path.join(node.state_dir, ".lock"), "w") as lock:

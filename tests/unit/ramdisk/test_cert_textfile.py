@@ -1,15 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) etcdkit maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""roles/monitoring/files/etcdkit_cert_textfile.py: notAfter read with the standard library only equals what
-`cryptography` put into the certificate (UTCTime and GeneralizedTime), and the textfile is written atomically,
-only when it changes, with the contract's labels."""
+"""The helper's cert-textfile verb (etcd_ramdisk/certs.py on the core's _certexpiry): notAfter read with the
+standard library only equals what `cryptography` put into the certificate (UTCTime and GeneralizedTime), and the
+textfile is written atomically, only when it changes, with the contract's labels."""
 
 import datetime
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 from cryptography import x509
@@ -17,8 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'roles', 'monitoring', 'files',
-                      'etcdkit_cert_textfile.py')
+from etcd_ramdisk import cli
 
 
 def _cert(path, not_after, cn='member'):
@@ -31,23 +28,24 @@ def _cert(path, not_after, cn='member'):
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
-def _run(args):
-    proc = subprocess.run([sys.executable, '-c', open(SCRIPT, encoding='utf-8').read(), json.dumps(args)],
-                          capture_output=True, text=True, check=False)
-    return proc.returncode, json.loads(proc.stdout)
+def _run(args, tmp_path, capsys):
+    config = tmp_path / 'certs.json'
+    config.write_text(json.dumps(args))
+    rc = cli.main(['--config', str(config), 'cert-textfile'])
+    return rc, json.loads(capsys.readouterr().out)
 
 
 @pytest.mark.parametrize('not_after', [
     datetime.datetime(2031, 5, 6, 7, 8, 9, tzinfo=datetime.timezone.utc),   # UTCTime
     datetime.datetime(2061, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),   # GeneralizedTime (year >= 2050)
 ])
-def test_not_after_and_textfile(tmp_path, not_after):
+def test_not_after_and_textfile(tmp_path, capsys, not_after):
     _cert(tmp_path / 'member.crt', not_after)
     _cert(tmp_path / 'ca.crt', not_after + datetime.timedelta(days=1), cn='ca')
     args = {'cluster': 'storageos-etcd', 'member': 'node1', 'textfile_dir': str(tmp_path / 'tf'),
             'certs': {'member': str(tmp_path / 'member.crt'), 'ca': str(tmp_path / 'ca.crt'),
                       'gateway': str(tmp_path / 'missing.crt')}}
-    rc, res = _run(args)
+    rc, res = _run(args, tmp_path, capsys)
     assert rc == 0 and res['changed'] is True
     assert res['certs']['member']['not_after'] == int(not_after.timestamp())
     assert res['missing'] == [str(tmp_path / 'missing.crt')]
@@ -56,13 +54,13 @@ def test_not_after_and_textfile(tmp_path, not_after):
             % (tmp_path / 'member.crt', int(not_after.timestamp()))) in text
     assert ('cert="ca"' in text) and ('gateway' not in text)
     assert os.listdir(str(tmp_path / 'tf')) == ['etcdkit_storageos-etcd_certs.prom']
-    rc, res = _run(args)
+    rc, res = _run(args, tmp_path, capsys)
     assert rc == 0 and res['changed'] is False
 
 
-def test_not_a_certificate_fails_and_writes_nothing(tmp_path):
+def test_not_a_certificate_fails_and_writes_nothing(tmp_path, capsys):
     (tmp_path / 'bad.crt').write_text('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')
     rc, res = _run({'cluster': 'etcd', 'member': 'm', 'textfile_dir': str(tmp_path / 'tf'),
-                    'certs': {'member': str(tmp_path / 'bad.crt')}})
+                    'certs': {'member': str(tmp_path / 'bad.crt')}}, tmp_path, capsys)
     assert rc == 1 and str(tmp_path / 'bad.crt') in res['errors']
     assert not (tmp_path / 'tf').exists()

@@ -177,17 +177,41 @@ def hash_round(client, members, status, versions=None):
     return out, revision, errors, []
 
 
-def auth_enabled(client):
-    """Whether etcd authentication is on. etcd 3.5+ answers ``/v3/auth/status``; etcd 3.4 has no such call (HTTP
-    404): then a client with a user authenticates (an empty token means auth is off) and one without a user lists
-    the users (refused with "user name is empty" only when auth is on)."""
-    try:
-        return client.auth_status()['enabled']
-    except EtcdError as err:
-        if err.kind == KIND_PERMISSION:  # only root may ask: the user exists, so auth is on
-            return True
-        if not all(e.status == 404 for e in (err.errors or [err])):
-            raise
+# The first release whose members can apply an AuthStatus raft entry. etcd 3.5 serves /v3/auth/status through
+# raft (an InternalRaftRequest); a 3.4 member that applies that entry panics ("not implemented", apply.go), so in a
+# mixed 3.4/3.5 cluster one such call to a 3.5 member stops every 3.4 member (seen on the test hosts and with bare
+# 3.4.23 + 3.5.30 processes). Only ask it when every member runs at least this version.
+AUTH_STATUS_MIN_VERSION = (3, 5, 0)
+
+
+def auth_status_safe(versions):
+    """Whether every member can apply an AuthStatus entry (``versions``: {name: version string | None}); an
+    unknown or unparsable version counts as too old."""
+    if not versions:
+        return False
+    for text in versions.values():
+        try:
+            if parse_version(text) < AUTH_STATUS_MIN_VERSION:
+                return False
+        except ValueError:
+            return False
+    return True
+
+
+def auth_enabled(client, versions=None):
+    """Whether etcd authentication is on. When every member runs 3.5 or later (``versions``, see
+    ``auth_status_safe``) this is ``/v3/auth/status``. Otherwise (3.4 has no such call, and a 3.5 member in a mixed
+    cluster would send it through raft to members that cannot apply it) a client with a user authenticates (an
+    empty token means auth is off) and one without a user lists the users (refused with "user name is empty" only
+    when auth is on); both are requests every version applies."""
+    if auth_status_safe(versions):
+        try:
+            return client.auth_status()['enabled']
+        except EtcdError as err:
+            if err.kind == KIND_PERMISSION:  # only root may ask: the user exists, so auth is on
+                return True
+            if not all(e.status == 404 for e in (err.errors or [err])):
+                raise
     if client.user:
         errors = []
         for endpoint in client.endpoints:

@@ -158,7 +158,7 @@ def run(module):
     view = cluster_view(client)
     names = dict((m['id'], m['name']) for m in view['members'])
     versions = dict((m['name'], (view['status'].get(m['id']) or {}).get('version')) for m in view['members'])
-    auth = auth_enabled(client)
+    auth = auth_enabled(client, versions)
     plan = plan_upgrade(versions, p['target_version'], leader=names.get(view['leader_id']), auth_enabled=auth)
     module.result.update(decision=plan['action'], versions=versions, leader=names.get(view['leader_id']),
                          pending=plan['pending'], next=plan['next'], v2store_check=plan['v2store_check'],

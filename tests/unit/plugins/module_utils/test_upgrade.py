@@ -182,3 +182,68 @@ def test_hash_round_without_a_revision_asks_nobody():
     hashes, revision, errors, _ = u.hash_round(client, _members(), {1: None, 2: {}})
     assert revision == 0 and client.calls == [] and set(hashes.values()) == set([None])
     assert errors == ['no member reported a revision']
+
+
+AUTH_STATUS_SAFE_CASES = [
+    ('all 3.5', same('3.5.1'), True),
+    ('3.5 and 3.6', {'a': '3.5.33', 'b': '3.6.5', 'c': '3.6.5'}, True),
+    ('mixed 3.4/3.5 (a 3.4 member would panic on the entry)', {'a': '3.5.30', 'b': '3.4.23', 'c': '3.4.23'}, False),
+    ('all 3.4', same('3.4.23'), False),
+    ('a version unknown', {'a': '3.5.30', 'b': None, 'c': '3.5.30'}, False),
+    ('garbage', {'a': '3.5.30', 'b': 'x'}, False),
+    ('no versions', {}, False),
+]
+
+
+@pytest.mark.parametrize('versions,safe', [c[1:] for c in AUTH_STATUS_SAFE_CASES],
+                         ids=[c[0] for c in AUTH_STATUS_SAFE_CASES])
+def test_auth_status_safe(versions, safe):
+    assert u.auth_status_safe(versions) is safe
+
+
+class _FakeAuthClient(object):
+    """Records which requests auth_enabled sends; ``enabled`` is the cluster's auth state."""
+
+    def __init__(self, enabled, user=None):
+        from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import EtcdError, KIND_AUTH
+        self.enabled, self.user, self.sent = enabled, user, []
+        self.endpoints = ['https://10.0.0.1:2379']
+        self._err = lambda msg: EtcdError(msg, kind=KIND_AUTH, server_message=msg)
+        outer = self
+
+        class _T(object):
+            def authenticate(self, endpoint):
+                outer.sent.append('authenticate')
+                return 'token' if outer.enabled else ''
+        self.transport = _T()
+
+    def auth_status(self):
+        self.sent.append('auth_status')
+        return {'enabled': self.enabled}
+
+    def user_list(self):
+        self.sent.append('user_list')
+        if self.enabled:
+            raise self._err('etcdserver: user name is empty')
+        return []
+
+
+AUTH_ENABLED_CASES = [
+    # (id, versions, auth on, user, expected request)
+    ('3.5 cluster asks auth status', same('3.5.1'), True, 'root', 'auth_status'),
+    ('3.5 cluster, auth off', same('3.5.30'), False, None, 'auth_status'),
+    ('mixed 3.4/3.5 never sends auth status (user)', {'a': '3.5.30', 'b': '3.4.23', 'c': '3.4.23'}, False, 'root',
+     'authenticate'),
+    ('mixed 3.4/3.5 never sends auth status (no user)', {'a': '3.5.30', 'b': '3.4.23', 'c': '3.4.23'}, False, None,
+     'user_list'),
+    ('3.4 with auth on, no user', same('3.4.23'), True, None, 'user_list'),
+    ('versions not given: the safe way', None, False, None, 'user_list'),
+]
+
+
+@pytest.mark.parametrize('versions,enabled,user,request_', [c[1:] for c in AUTH_ENABLED_CASES],
+                         ids=[c[0] for c in AUTH_ENABLED_CASES])
+def test_auth_enabled_sends_only_requests_every_member_applies(versions, enabled, user, request_):
+    client = _FakeAuthClient(enabled, user)
+    assert u.auth_enabled(client, versions) is enabled
+    assert client.sent == [request_]

@@ -147,7 +147,7 @@ def compare_hashes(hashes):
     return problems
 
 
-def hash_round(client, members, status, versions=None):
+def hash_round(client, members, status):
     """Ask every member for the digest of its key space at one revision: the highest revision in ``status``
     ({member id: probe}), so every member must have applied it (one that has not yet answers "future revision"
     and is asked again in the next round).
@@ -155,9 +155,8 @@ def hash_round(client, members, status, versions=None):
     The digest is ``_keyspace.keyspace_digest`` (SHA-256 over every key at that revision, read from the member
     itself with serializable ranges), not etcd's HashKV: the JSON gateway routes ``/v3/maintenance/hash`` to Hash,
     a hash of the whole backend (membership, meta and all), which differs between healthy members. The range API
-    answers the same way on 3.4, 3.5 and 3.6, so every member takes part whatever it runs (``versions`` is
-    accepted for the callers' convenience and not needed). Returns ({name: {hash, revision, count} | None},
-    revision, [errors], [skipped]); ``skipped`` is always empty and kept for the module's return value."""
+    answers the same way on 3.4, 3.5 and 3.6, so every member takes part whatever it runs. Returns
+    ({name: {hash, revision, count} | None}, revision, [errors])."""
     revisions = [p.get('revision') for p in status.values() if p and p.get('revision')]
     revision = max(revisions) if revisions else 0
     out, errors = {}, []
@@ -174,7 +173,7 @@ def hash_round(client, members, status, versions=None):
                 break
             except EtcdError as err:
                 errors.append('%s: %s' % (m['name'] or url, err))
-    return out, revision, errors, []
+    return out, revision, errors
 
 
 # The first release whose members can apply an AuthStatus raft entry. etcd 3.5 serves /v3/auth/status through

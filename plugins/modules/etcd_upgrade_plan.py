@@ -169,7 +169,7 @@ def run(module):
         return
     deadline = time.time() + p['wait_timeout']
     while True:
-        hashes, revision, errors, _skipped = hash_round(client, view['members'], view['status'], versions)
+        hashes, revision, errors = hash_round(client, view['members'], view['status'])
         problems = compare_hashes(hashes)
         if not problems or time.time() >= deadline or (not errors and any('different data' in x for x in problems)
                                                        and revision):

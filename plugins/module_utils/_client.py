@@ -171,8 +171,9 @@ class EtcdClient(object):
         self._one(endpoint, '/v3/maintenance/defragment', {}, timeout=timeout or max(self.timeout, 60))
 
     def hash_kv(self, endpoint, revision=0, timeout=None):
-        """``/v3/maintenance/hash`` (the 3.5 gateway does not route HashKV; this is the same check over the
-        whole backend, compared between members at the same revision)."""
+        """``/v3/maintenance/hash``. The JSON gateway routes this path to Hash, not HashKV: a hash of the member's
+        whole backend as it is now (the revision is not honoured), which differs between healthy members under
+        writes. To compare key spaces between members use ``_keyspace.keyspace_digest`` at one revision."""
         body = {'revision': str(int(revision))} if revision else {}
         raw = self._one(endpoint, '/v3/maintenance/hash', body, timeout=timeout)
         header = raw.get('header') or {}

@@ -15,7 +15,7 @@ applications" and "Upgrade etcd from v3.5 to v3.6"):
   auth-related WAL entries; upgrade guide 3.4 -> 3.5).
 
 Everything here is a function of its arguments (the modules collect the versions from the cluster), except
-``hash_round``, the one place that asks the members for their key-space hashes.
+``hash_round``, the one place that asks the members for their key-space digests (``_keyspace``).
 """
 
 from __future__ import (absolute_import, division, print_function)
@@ -27,6 +27,7 @@ from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import KIND_A
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import member_client_urls
 from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import EtcdError
+from ansible_collections.etcdkit.etcd.plugins.module_utils._keyspace import keyspace_digest
 
 # Lowest patch of the previous minor that may be upgraded to the given minor (etcd's upgrade guides).
 MINOR_UPGRADE_FLOOR = {
@@ -146,50 +147,70 @@ def compare_hashes(hashes):
     return problems
 
 
-# etcd's JSON gateway maps /v3/maintenance/hash to HashKV from 3.5 on; the 3.4 gateway maps it to Hash, a hash of
-# the whole backend that differs between healthy members (seen here with the 3.4.23 fixture). Members below this
-# version cannot take part in the hashkv comparison over the gateway.
-HASHKV_MIN_VERSION = (3, 5, 0)
+def hash_round(client, members, status):
+    """Ask every member for the digest of its key space at one revision: the highest revision in ``status``
+    ({member id: probe}), so every member must have applied it (one that has not yet answers "future revision"
+    and is asked again in the next round).
 
-
-def hash_round(client, members, status, versions=None):
-    """Ask every member for its key-space hash (``client.hash_kv``) at one revision: the highest revision in
-    ``status`` ({member id: probe}), so every member must have applied it (one that has not yet answers "future
-    revision" and is asked again in the next round). Members whose version (``versions``: {name: version}) is
-    below HASHKV_MIN_VERSION are skipped. Returns ({name: hash dict | None}, revision, [errors], [skipped])."""
+    The digest is ``_keyspace.keyspace_digest`` (SHA-256 over every key at that revision, read from the member
+    itself with serializable ranges), not etcd's HashKV: the JSON gateway routes ``/v3/maintenance/hash`` to Hash,
+    a hash of the whole backend (membership, meta and all), which differs between healthy members. The range API
+    answers the same way on 3.4, 3.5 and 3.6, so every member takes part whatever it runs. Returns
+    ({name: {hash, revision, count} | None}, revision, [errors])."""
     revisions = [p.get('revision') for p in status.values() if p and p.get('revision')]
     revision = max(revisions) if revisions else 0
-    out, errors, skipped = {}, [], []
+    out, errors = {}, []
+    if not revision:
+        errors.append('no member reported a revision')
     for m in members:
-        version = (versions or {}).get(m['name'])
-        try:
-            old = version is not None and parse_version(version) < HASHKV_MIN_VERSION
-        except ValueError:
-            old = False
-        if old:
-            skipped.append(m['name'])
-            continue
         out[m['name']] = None
+        if not revision:
+            continue
         for url in member_client_urls(m):
             try:
-                out[m['name']] = client.hash_kv(url, revision=revision)
+                digest = keyspace_digest(client, revision, endpoint=url, serializable=True)
+                out[m['name']] = dict(hash=digest['sha256'], revision=digest['revision'], count=digest['count'])
                 break
             except EtcdError as err:
                 errors.append('%s: %s' % (m['name'] or url, err))
-    return out, revision, errors, skipped
+    return out, revision, errors
 
 
-def auth_enabled(client):
-    """Whether etcd authentication is on. etcd 3.5+ answers ``/v3/auth/status``; etcd 3.4 has no such call (HTTP
-    404): then a client with a user authenticates (an empty token means auth is off) and one without a user lists
-    the users (refused with "user name is empty" only when auth is on)."""
-    try:
-        return client.auth_status()['enabled']
-    except EtcdError as err:
-        if err.kind == KIND_PERMISSION:  # only root may ask: the user exists, so auth is on
-            return True
-        if not all(e.status == 404 for e in (err.errors or [err])):
-            raise
+# The first release whose members can apply an AuthStatus raft entry. etcd 3.5 serves /v3/auth/status through
+# raft (an InternalRaftRequest); a 3.4 member that applies that entry panics ("not implemented", apply.go), so in a
+# mixed 3.4/3.5 cluster one such call to a 3.5 member stops every 3.4 member (seen on the test hosts and with bare
+# 3.4.23 + 3.5.30 processes). Only ask it when every member runs at least this version.
+AUTH_STATUS_MIN_VERSION = (3, 5, 0)
+
+
+def auth_status_safe(versions):
+    """Whether every member can apply an AuthStatus entry (``versions``: {name: version string | None}); an
+    unknown or unparsable version counts as too old."""
+    if not versions:
+        return False
+    for text in versions.values():
+        try:
+            if parse_version(text) < AUTH_STATUS_MIN_VERSION:
+                return False
+        except ValueError:
+            return False
+    return True
+
+
+def auth_enabled(client, versions=None):
+    """Whether etcd authentication is on. When every member runs 3.5 or later (``versions``, see
+    ``auth_status_safe``) this is ``/v3/auth/status``. Otherwise (3.4 has no such call, and a 3.5 member in a mixed
+    cluster would send it through raft to members that cannot apply it) a client with a user authenticates (an
+    empty token means auth is off) and one without a user lists the users (refused with "user name is empty" only
+    when auth is on); both are requests every version applies."""
+    if auth_status_safe(versions):
+        try:
+            return client.auth_status()['enabled']
+        except EtcdError as err:
+            if err.kind == KIND_PERMISSION:  # only root may ask: the user exists, so auth is on
+                return True
+            if not all(e.status == 404 for e in (err.errors or [err])):
+                raise
     if client.user:
         errors = []
         for endpoint in client.endpoints:

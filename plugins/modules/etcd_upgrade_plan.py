@@ -18,10 +18,12 @@ description:
     at a time), a minor upgrade to 3.6 from below 3.5.32 (the minimum patch of etcd's 3.5 to 3.6 upgrade guide), a
     rolling 3.4 to 3.5 upgrade with etcd authentication on, and a cluster where a member does not report its version.
   - RV(pending) lists the members still to upgrade, followers first and the leader last; RV(next) is the first.
-  - With O(check_hashkv=true) it also asks every member for the hash of its key space at one revision and fails
-    when a member does not answer or the hashes differ (the C(hashkv) gate before and after each member).
-  - Members that run etcd 3.4 are left out of the hash comparison and listed in RV(hashkv_skipped) - the 3.4 JSON
-    gateway answers C(/v3/maintenance/hash) with a hash of the whole backend, which differs between healthy members.
+  - With O(check_hashkv=true) it also reads the key space of every member at one revision (serializable ranges
+    from the member itself) and compares SHA-256 digests over every key, value and key revision; it fails when a
+    member does not answer or the digests differ (the C(hashkv) gate before and after each member). This is
+    not etcd's HashKV - the JSON gateway answers C(/v3/maintenance/hash) with Hash, a hash of the whole backend that
+    differs between healthy members - but the same question (equal key spaces at one revision), and it works on
+    etcd 3.4, 3.5 and 3.6 alike.
 author:
   - etcdkit maintainers (@etcdkit)
 extends_documentation_fragment:
@@ -36,7 +38,7 @@ options:
     required: true
   check_hashkv:
     description:
-      - Also compare the key-space hashes of all members at one revision.
+      - Also compare the key-space digests of all members at one revision.
     type: bool
     default: false
   fail_on_refusal:
@@ -46,7 +48,7 @@ options:
     default: true
   wait_timeout:
     description:
-      - Seconds to keep asking for the hashes while a member has not applied the revision yet or does not answer.
+      - Seconds to keep asking for the digests while a member has not applied the revision yet or does not answer.
     type: float
     default: 120
 attributes:
@@ -113,21 +115,21 @@ problems:
   elements: str
   sample: []
 hashkv:
-  description: Key-space hash of each member at RV(hashkv_revision), by member name.
+  description: SHA-256 digest of each member's key space at RV(hashkv_revision), by member name (null when the member
+    did not answer).
   returned: when O(check_hashkv=true)
   type: dict
-  sample: {"etcd1": 3823487262, "etcd2": 3823487262, "etcd3": 3823487262}
+  sample: {"etcd1": "9f86d081884c7d65...", "etcd2": "9f86d081884c7d65...", "etcd3": "9f86d081884c7d65..."}
 hashkv_revision:
-  description: The revision the hashes were taken at.
+  description: The revision the digests were taken at.
   returned: when O(check_hashkv=true)
   type: int
   sample: 5120
-hashkv_skipped:
-  description: Members left out of the hash comparison because they run etcd 3.4.
+hashkv_keys:
+  description: Number of keys each member holds at RV(hashkv_revision), by member name.
   returned: when O(check_hashkv=true)
-  type: list
-  elements: str
-  sample: []
+  type: dict
+  sample: {"etcd1": 1600, "etcd2": 1600, "etcd3": 1600}
 '''
 
 import time
@@ -156,7 +158,7 @@ def run(module):
     view = cluster_view(client)
     names = dict((m['id'], m['name']) for m in view['members'])
     versions = dict((m['name'], (view['status'].get(m['id']) or {}).get('version')) for m in view['members'])
-    auth = auth_enabled(client)
+    auth = auth_enabled(client, versions)
     plan = plan_upgrade(versions, p['target_version'], leader=names.get(view['leader_id']), auth_enabled=auth)
     module.result.update(decision=plan['action'], versions=versions, leader=names.get(view['leader_id']),
                          pending=plan['pending'], next=plan['next'], v2store_check=plan['v2store_check'],
@@ -167,7 +169,7 @@ def run(module):
         return
     deadline = time.time() + p['wait_timeout']
     while True:
-        hashes, revision, errors, skipped = hash_round(client, view['members'], view['status'], versions)
+        hashes, revision, errors = hash_round(client, view['members'], view['status'])
         problems = compare_hashes(hashes)
         if not problems or time.time() >= deadline or (not errors and any('different data' in x for x in problems)
                                                        and revision):
@@ -175,7 +177,8 @@ def run(module):
         time.sleep(1)
         view = cluster_view(client)
     module.result.update(hashkv=dict((n, h['hash'] if h else None) for n, h in hashes.items()),
-                         hashkv_revision=revision, hashkv_skipped=skipped)
+                         hashkv_keys=dict((n, h['count'] if h else None) for n, h in hashes.items()),
+                         hashkv_revision=revision)
     if problems:
         module.result['problems'] += problems + errors
         module.fail('hashkv gate failed at revision %s: %s' % (revision, ' '.join(problems + errors)))

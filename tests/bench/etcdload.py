@@ -62,6 +62,9 @@ def cmd_put(args):
     ack = open(args.ack_file, "a") if args.ack_file else None
     value = "v" * args.value_size
 
+    def stopped():
+        return bool(args.stop_file) and os.path.exists(args.stop_file)
+
     def take():
         with lock:
             if counter["next"] >= args.count:
@@ -73,7 +76,7 @@ def cmd_put(args):
         idx = cid % len(eps)
         client = make_client(eps[idx], args)
         seq = take()
-        while seq is not None and time.monotonic() < deadline:
+        while seq is not None and time.monotonic() < deadline and not stopped():
             key = "%s/%06d" % (args.prefix, seq)
             t0 = time.perf_counter()
             try:
@@ -151,6 +154,7 @@ def main():
     p.add_argument("--timeout", type=float, default=5.0)
     p.add_argument("--retry-delay", type=float, default=0.2)
     p.add_argument("--ack-file")
+    p.add_argument("--stop-file", help="put: stop (and report) as soon as this file exists")
     args = p.parse_args()
     if args.count <= 0 or args.duration <= 0 or args.clients <= 0:
         raise SystemExit("etcdload: --count, --duration and --clients must be positive (the load is bounded)")

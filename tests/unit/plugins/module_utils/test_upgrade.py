@@ -106,3 +106,144 @@ def test_compare_hashes(hashes, expected):
     assert len(problems) == len(expected)
     for want, got in zip(expected, problems):
         assert want in got
+
+
+class _FakeKV(object):
+    """Per-endpoint key spaces for hash_round: {endpoint: {'rev': applied revision, 'kvs': [kv, ...]}}."""
+
+    def __init__(self, stores):
+        self.stores = stores
+        self.calls = []
+
+    def range(self, key, range_end=None, limit=0, revision=0, serializable=False, endpoint=None, **kw):
+        from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import EtcdError
+        self.calls.append((endpoint, key, revision, serializable))
+        store = self.stores[endpoint]
+        if store is None:
+            raise EtcdError('connection refused', endpoint=endpoint)
+        if revision > store['rev']:
+            raise EtcdError('etcdserver: mvcc: required revision is a future revision', endpoint=endpoint)
+        kvs = sorted((kv for kv in store['kvs'] if kv['key_bytes'] >= key and kv['mod_revision'] <= revision),
+                     key=lambda kv: kv['key_bytes'])
+        page = kvs[:limit] if limit else kvs
+        return dict(kvs=page, more=len(kvs) > len(page), count=len(kvs), revision=store['rev'])
+
+
+def _kvs(n, value=b'v', lease=0):
+    return [dict(key_bytes=b'/k/%04d' % i, value_bytes=value, create_revision=i + 2, mod_revision=i + 2, version=1,
+                 lease=lease) for i in range(n)]
+
+
+def _members():
+    return [dict(name=n, id=i + 1, client_urls=['https://10.0.0.%d:2379' % (i + 1)]) for i, n in enumerate(THREE)]
+
+
+def _status(revs):
+    return dict((i + 1, {'revision': r}) for i, r in enumerate(revs))
+
+
+HASH_ROUND_CASES = [
+    # (id, per-member stores as (applied revision, kvs), expected problem substrings, expected error substring)
+    ('equal key spaces (more than one page)', [(1300, _kvs(1200))] * 3, [], None),
+    ('a value differs', [(1300, _kvs(1200)), (1300, _kvs(1200, value=b'x')), (1300, _kvs(1200))],
+     ['different data'], None),
+    ('a lease differs', [(1300, _kvs(10)), (1300, _kvs(10)), (1300, _kvs(10, lease=7))], ['different data'], None),
+    ('a member lacks a key', [(1300, _kvs(10)), (1300, _kvs(9)), (1300, _kvs(10))], ['different data'], None),
+    ('a member behind the revision answers later', [(1300, _kvs(10)), (1200, _kvs(10)), (1300, _kvs(10))],
+     ['No hashkv from b'], 'future revision'),
+    ('a member down', [(1300, _kvs(10)), None, (1300, _kvs(10))], ['No hashkv from b'], 'connection refused'),
+]
+
+
+@pytest.mark.parametrize('stores,problems,error', [c[1:] for c in HASH_ROUND_CASES],
+                         ids=[c[0] for c in HASH_ROUND_CASES])
+def test_hash_round_compares_key_spaces_at_one_revision(stores, problems, error):
+    members = _members()
+    client = _FakeKV(dict((m['client_urls'][0], None if s is None else {'rev': s[0], 'kvs': s[1]})
+                          for m, s in zip(members, stores)))
+    revs = [s[0] if s else 0 for s in stores]
+    hashes, revision, errors = u.hash_round(client, members, _status(revs))
+    assert revision == max(revs)
+    # every read was a serializable range of one member at that one revision
+    assert set((c[2], c[3]) for c in client.calls) == set([(revision, True)])
+    got = u.compare_hashes(hashes)
+    assert len(got) == len(problems), got
+    for want, line in zip(problems, got):
+        assert want in line
+    if error is None:
+        assert errors == []
+        assert [hashes[m['name']]['count'] for m in members] == [len(s[1]) for s in stores]
+    else:
+        assert any(error in e for e in errors), errors
+
+
+def test_hash_round_without_a_revision_asks_nobody():
+    client = _FakeKV({})
+    hashes, revision, errors = u.hash_round(client, _members(), {1: None, 2: {}})
+    assert revision == 0 and client.calls == [] and set(hashes.values()) == set([None])
+    assert errors == ['no member reported a revision']
+
+
+AUTH_STATUS_SAFE_CASES = [
+    ('all 3.5', same('3.5.1'), True),
+    ('3.5 and 3.6', {'a': '3.5.33', 'b': '3.6.5', 'c': '3.6.5'}, True),
+    ('mixed 3.4/3.5 (a 3.4 member would panic on the entry)', {'a': '3.5.30', 'b': '3.4.23', 'c': '3.4.23'}, False),
+    ('all 3.4', same('3.4.23'), False),
+    ('a version unknown', {'a': '3.5.30', 'b': None, 'c': '3.5.30'}, False),
+    ('garbage', {'a': '3.5.30', 'b': 'x'}, False),
+    ('no versions', {}, False),
+]
+
+
+@pytest.mark.parametrize('versions,safe', [c[1:] for c in AUTH_STATUS_SAFE_CASES],
+                         ids=[c[0] for c in AUTH_STATUS_SAFE_CASES])
+def test_auth_status_safe(versions, safe):
+    assert u.auth_status_safe(versions) is safe
+
+
+class _FakeAuthClient(object):
+    """Records which requests auth_enabled sends; ``enabled`` is the cluster's auth state."""
+
+    def __init__(self, enabled, user=None):
+        from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import EtcdError, KIND_AUTH
+        self.enabled, self.user, self.sent = enabled, user, []
+        self.endpoints = ['https://10.0.0.1:2379']
+        self._err = lambda msg: EtcdError(msg, kind=KIND_AUTH, server_message=msg)
+        outer = self
+
+        class _T(object):
+            def authenticate(self, endpoint):
+                outer.sent.append('authenticate')
+                return 'token' if outer.enabled else ''
+        self.transport = _T()
+
+    def auth_status(self):
+        self.sent.append('auth_status')
+        return {'enabled': self.enabled}
+
+    def user_list(self):
+        self.sent.append('user_list')
+        if self.enabled:
+            raise self._err('etcdserver: user name is empty')
+        return []
+
+
+AUTH_ENABLED_CASES = [
+    # (id, versions, auth on, user, expected request)
+    ('3.5 cluster asks auth status', same('3.5.1'), True, 'root', 'auth_status'),
+    ('3.5 cluster, auth off', same('3.5.30'), False, None, 'auth_status'),
+    ('mixed 3.4/3.5 never sends auth status (user)', {'a': '3.5.30', 'b': '3.4.23', 'c': '3.4.23'}, False, 'root',
+     'authenticate'),
+    ('mixed 3.4/3.5 never sends auth status (no user)', {'a': '3.5.30', 'b': '3.4.23', 'c': '3.4.23'}, False, None,
+     'user_list'),
+    ('3.4 with auth on, no user', same('3.4.23'), True, None, 'user_list'),
+    ('versions not given: the safe way', None, False, None, 'user_list'),
+]
+
+
+@pytest.mark.parametrize('versions,enabled,user,request_', [c[1:] for c in AUTH_ENABLED_CASES],
+                         ids=[c[0] for c in AUTH_ENABLED_CASES])
+def test_auth_enabled_sends_only_requests_every_member_applies(versions, enabled, user, request_):
+    client = _FakeAuthClient(enabled, user)
+    assert u.auth_enabled(client, versions) is enabled
+    assert client.sent == [request_]

@@ -107,5 +107,5 @@ def test_recap_names_only_the_group(tmp_path):
     rc, out = play(tmp_path, '[old]\ngone %s\n[nodes]\nn1 %s\n' % (HOST, HOST), '-e', 'etcd_group=nodes',
                    '--tags', 'etcd_configure')
     assert rc == 4 and 'PLAY [Etcd cluster]' in out, out
-    recap = out.split('PLAY RECAP')[-1]
+    recap = out.rsplit('PLAY RECAP', maxsplit=1)[-1]
     assert 'n1 :' in recap and 'gone' not in recap, recap

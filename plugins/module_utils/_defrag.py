@@ -20,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import time
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import (
@@ -46,6 +47,79 @@ DEFAULT_SPACE_RESERVE = 64 * MIB
 
 class DefragError(CoreError):
     """A defragmentation run that stopped: the message says which member and why, and what was left untouched."""
+
+
+# The cluster's defragmentation turn: the node timers of the members take it before defragmenting, so two members
+# never defragment at the same moment whatever their timers say (each timer's time depends on its member only).
+TURN_KEY = '/etcdkit/defrag/turn'
+
+
+def turn_decision(kv, holder, now):
+    """Pure. Whether ``holder`` may take the defragmentation turn, given the turn key as read (``kv``: dict with
+    ``value`` and ``mod_revision``, or None when absent) at wall-clock time ``now``: ``('take', mod_revision)`` when
+    the key is absent, unreadable, expired (its ``until`` has passed: its holder ended without giving it back) or
+    already held by ``holder`` (an earlier run of the same member that ended without giving it back; runs of one
+    member exclude each other with a local lock), else ``('wait', other holder, until)``."""
+    if not kv:
+        return ('take', 0)
+    try:
+        value = json.loads(kv.get('value') or '')
+        other, until = value['holder'], float(value['until'])
+    except (ValueError, TypeError, KeyError):
+        return ('take', kv['mod_revision'])
+    if other == holder or until <= now:
+        return ('take', kv['mod_revision'])
+    return ('wait', other, until)
+
+
+class DefragTurn(object):
+    """The cluster-wide defragmentation turn (``TURN_KEY``), taken with a compare-and-swap: ``take()`` waits
+    (polling every ``poll`` seconds, at most ``wait_seconds``) while another member holds it, then holds it for at
+    most ``hold_seconds`` (then it expires, should this run die without ``release()``)."""
+
+    def __init__(self, client, holder, hold_seconds, wait_seconds, key=TURN_KEY, poll=1.0, sleep=time.sleep,
+                 clock=time.time):
+        self.client, self.holder, self.key = client, holder, key
+        self.hold_seconds, self.wait_seconds, self.poll = float(hold_seconds), float(wait_seconds), float(poll)
+        self.sleep, self.clock = sleep, clock
+        self.revision = None
+        self.waited_for = []
+
+    def take(self):
+        """Take the turn; True when another member held it first (the caller must look at the cluster again)."""
+        deadline = self.clock() + self.wait_seconds
+        while True:
+            try:
+                decision = turn_decision(self.client.get(self.key), self.holder, self.clock())
+                if decision[0] == 'take':
+                    value = json.dumps({'holder': self.holder, 'until': self.clock() + self.hold_seconds})
+                    ok, revision = self.client.put_if_unchanged(self.key, value, decision[1])
+                    if ok:
+                        self.revision = revision
+                        return bool(self.waited_for)
+                    continue  # another member took it in between: read again
+            except EtcdError as err:
+                raise DefragError('Cannot take the defragmentation turn of the cluster (key %s): %s; nothing was '
+                                  'defragmented.' % (self.key, err.message), details=dict(error=err.to_dict()))
+            if decision[1] not in self.waited_for:
+                self.waited_for.append(decision[1])
+            if self.clock() >= deadline:
+                raise DefragError('%s holds the defragmentation turn of the cluster (key %s) until %s; waited %ss, '
+                                  'nothing was defragmented.'
+                                  % (decision[1], self.key, time.strftime('%Y-%m-%dT%H:%M:%SZ',
+                                                                          time.gmtime(decision[2])),
+                                     int(self.wait_seconds)))
+            self.sleep(max(0.0, min(self.poll, deadline - self.clock())))
+
+    def release(self):
+        """Give the turn back (only if it is still ours); a failure leaves it to expire."""
+        if self.revision is None:
+            return
+        try:
+            self.client.delete_if_unchanged(self.key, self.revision)
+        except EtcdError:
+            pass
+        self.revision = None
 
 
 def space_problem(name, db_size_in_use, free_bytes, reserve_bytes=DEFAULT_SPACE_RESERVE):
@@ -254,14 +328,16 @@ def _defragment(client, member, wait_timeout, max_raft_lag, result, free_space, 
 
 def run_defrag(client, rule=None, force=False, compact_keep_revisions=None, wait_timeout=120, max_raft_lag=100,
                move_leader=True, only=None, free_space=None, reserve_bytes=DEFAULT_SPACE_RESERVE, check_mode=False,
-               result=None):
+               result=None, turn=None):
     """Run (or in check mode plan) a defragmentation of the cluster behind ``client``.
 
     ``only``: member names to consider (None: every member; the node timer passes its own member);
     ``free_space``: {member name: free bytes of the file system of its data dir, None = not checked}.
     ``result`` (a dict, updated in place so a failure still shows what was done): ``changed``, ``members``,
-    ``order``, ``compaction``, ``leader_moves``. Raises DefragError/EtcdError (both CoreError) with the members
-    not yet defragmented left untouched."""
+    ``order``, ``compaction``, ``leader_moves``. ``turn``: a ``DefragTurn`` taken before the first member is
+    defragmented (only when there is one to do) and given back at the end; ``result['turn_waited_for']`` names the
+    members it waited for. Raises DefragError/EtcdError (both CoreError) with the members not yet defragmented left
+    untouched."""
     result = result if result is not None else {}
     result.setdefault('changed', False)
     result.update(members=[], order=[], compaction=None, leader_moves=[])
@@ -278,15 +354,36 @@ def run_defrag(client, rule=None, force=False, compact_keep_revisions=None, wait
                 wait_in_use_settled(client, [x['endpoint'] for x in view['status'].values() if x.get('endpoint')],
                                     wait_timeout)
                 view = _gate(client, wait_timeout, ' after the compaction')
-    members, refusals = plan_run(view, rule, force, only, free_space, reserve_bytes)
-    result['members'] = members
-    if refusals:
-        raise DefragError('Refusing to defragment: %s. Nothing was defragmented.' % '; '.join(refusals))
-    todo = [m for m in members if m['defrag']]
+    todo = _plan(view, rule, force, only, free_space, reserve_bytes, result)
     if check_mode:
         result['order'] = [m['name'] for m in todo]
         result['changed'] = result['changed'] or bool(todo)
         return result
+    if turn is None or not todo:
+        return _defrag_members(client, view, todo, wait_timeout, max_raft_lag, move_leader, free_space,
+                               reserve_bytes, result)
+    try:
+        if turn.take():
+            # another member was defragmented meanwhile: look at the cluster (roles, sizes) again
+            result['turn_waited_for'] = list(turn.waited_for)
+            view = _gate(client, wait_timeout, ' after waiting for the defragmentation turn, nothing was done')
+            todo = _plan(view, rule, force, only, free_space, reserve_bytes, result)
+        return _defrag_members(client, view, todo, wait_timeout, max_raft_lag, move_leader, free_space,
+                               reserve_bytes, result)
+    finally:
+        turn.release()
+
+
+def _plan(view, rule, force, only, free_space, reserve_bytes, result):
+    members, refusals = plan_run(view, rule, force, only, free_space, reserve_bytes)
+    result['members'] = members
+    if refusals:
+        raise DefragError('Refusing to defragment: %s. Nothing was defragmented.' % '; '.join(refusals))
+    return [m for m in members if m['defrag']]
+
+
+def _defrag_members(client, view, todo, wait_timeout, max_raft_lag, move_leader, free_space, reserve_bytes,
+                    result):
     done = []
     voters = [m for m in view['members'] if not m.get('is_learner')]
     while len(done) < len(todo):

@@ -30,7 +30,7 @@ def _config(cluster, tmp_path, name='etcd1', **extra):
     mem = cluster.member(name)
     cfg = {
         'kind': 'backup', 'unit': 'etcdkit-it.service', 'cluster_name': 'itcluster', 'member_name': name,
-        'endpoints': ['https://%s:2379' % mem.ip], 'cluster_endpoints': list(cluster.endpoints),
+        'endpoints': ['https://%s:2379' % mem.ip],
         'client': dict(ca_cert=cluster.ca_cert, client_cert=cluster.client_cert, client_key=cluster.client_key,
                        user=cluster.user, password=cluster.password),
         'store_dir': str(tmp_path / 'store'), 'ramdisk_config': str(tmp_path / 'no-ramdisk.json'),

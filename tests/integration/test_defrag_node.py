@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The node program of the defragmentation timer (roles/ramdisk/files/etcd_ramdisk/defrag.py) against the real
 3-member TLS + auth cluster of conftest.py: on the leader it hands the leadership away before its own
-defragmentation; on a follower whose rule does not match it does nothing; other members are never touched."""
+defragmentation; on a follower whose rule does not match it does nothing; other members are never touched; it
+waits for the cluster's defragmentation turn while another member holds it."""
 
 import fcntl
 import json
@@ -18,8 +19,8 @@ from etcd_ramdisk import defrag  # noqa: E402  pylint: disable=wrong-import-posi
 def _config(cluster, member, tmp_path, **extra):
     conn = cluster.connection
     cfg = dict(cluster='it', member=member.name, data_dir=str(tmp_path),
-               client=dict(conn, endpoints=[member.client_url] + [e for e in conn['endpoints']
-                                                                  if e != member.client_url], timeout=10),
+               # as the role writes it: this member's own URL only (the others come from the member list)
+               client=dict(conn, endpoints=[member.client_url], timeout=10),
                rule={'min_free_bytes': 1 << 40}, compact_keep_revisions=None, wait_timeout=60, max_raft_lag=1000,
                move_leader=True, state_file=str(tmp_path / 'state.json'), lock_file=str(tmp_path / 'lock'))
     cfg.update(extra)
@@ -66,3 +67,30 @@ def test_node_program_check_mode_and_lock(etcd_cluster, tmp_path, capsys):
         fcntl.flock(lock, fcntl.LOCK_EX)
         assert defrag.main(['--config', cfg]) == 1
     assert 'another run' in capsys.readouterr().err
+
+
+def test_node_program_takes_the_cluster_turn(etcd_cluster, tmp_path, capsys):
+    """Another member holds the defragmentation turn: a forced run waits for it and, when it is not given back
+    in time, defragments nothing; once it is given back (here: expired) the run takes it, defragments its member
+    and gives the turn back (the key is gone)."""
+    import time
+    from ansible_collections.etcdkit.etcd.plugins.module_utils._defrag import TURN_KEY
+    follower = [m for m in etcd_cluster.members if m.name != _leader(etcd_cluster).name][0]
+    other = [m for m in etcd_cluster.members if m.name != follower.name][0]
+    client = etcd_cluster.client()
+    client.put(TURN_KEY, json.dumps({'holder': other.name, 'until': time.time() + 4}))
+    try:
+        cfg = _config(etcd_cluster, follower, tmp_path, turn_wait_seconds=1)
+        assert defrag.main(['--config', cfg, '--force']) == 1
+        out = json.loads(capsys.readouterr().out)
+        assert '%s holds the defragmentation turn' % other.name in out['message'], out
+        assert out['result']['order'] == [], out
+        # the same run with time to wait: the turn expires after 4 s, then it is this member's
+        cfg = _config(etcd_cluster, follower, tmp_path, turn_wait_seconds=30)
+        assert defrag.main(['--config', cfg, '--force']) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out['result']['order'] == [follower.name] and out['result']['turn_waited_for'] == [other.name], out
+        assert 'waited for the defragmentation turn of %s' % other.name in out['message'], out
+        assert client.get(TURN_KEY) is None
+    finally:
+        client.delete(TURN_KEY)

@@ -41,6 +41,7 @@ import tempfile
 import time
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._client import EtcdClient
+from ansible_collections.etcdkit.etcd.plugins.module_utils._cluster import member_client_urls
 from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import CoreError, EtcdError
 from ansible_collections.etcdkit.etcd.plugins.module_utils._fsutil import (
     chown_tree, fsync_dir, iso_utc, read_json, utc_now, write_json_atomic,
@@ -57,7 +58,7 @@ from ansible_collections.etcdkit.etcd.plugins.module_utils._snapstore import (
     SnapshotFileError, lock_dir, newest_verified, plan_prune, prune, save_stream, scan, snapshot_basename,
     verify_file,
 )
-from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import format_id
+from ansible_collections.etcdkit.etcd.plugins.module_utils._transport import format_id, normalize_endpoint
 
 from . import backup_rules as rules
 
@@ -398,10 +399,24 @@ def run_drill(job, snapshot=None):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _cluster_client(job):
+    """A client of the live cluster: this member's endpoints first, then the client URLs of the other members from
+    the member list (the config names this member only, so it does not change when members join or leave)."""
+    own = job.client()
+    endpoints = list(job.cfg["endpoints"])
+    try:
+        members = own.member_list()["members"]
+    except EtcdError:
+        return own
+    for member in members:
+        endpoints.extend(member_client_urls(member, set(normalize_endpoint(e) for e in endpoints)))
+    return job.client(endpoints)
+
+
 def _live_digest(job, revision, live):
     """The live cluster's key-space digest at ``revision`` into ``live`` (or why it is not comparable)."""
     try:
-        live["digest"] = keyspace_digest(job.client(job.cfg.get("cluster_endpoints") or None), revision)
+        live["digest"] = keyspace_digest(_cluster_client(job), revision)
     except CompactedError:
         live["compacted"] = True
     except EtcdError as exc:

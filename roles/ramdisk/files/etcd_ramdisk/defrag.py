@@ -7,15 +7,21 @@
 Runs without Ansible on a member, on the same core as the module etcd_defrag (``_defrag.run_defrag``): health gate,
 the compaction of the cluster config, the size rule for THIS member only (``member`` in the config); when this
 member leads, its leadership goes to a healthy, caught-up voting member first, then it is defragmented and must be
-healthy and caught up again. Every member has its own timer, staggered, so the members take turns. When the data
-dir is a tmpfs (RAM disk), a member without room for the defragmented copy of its database is refused.
+healthy and caught up again. Every member has its own timer at its own time (which depends on the member only, not
+on the other members); before defragmenting, a run takes the cluster's defragmentation turn (``_defrag.DefragTurn``,
+a compare-and-swap on one key), waiting while another member holds it, so two members never defragment at the same
+moment. When the data dir is a tmpfs (RAM disk), a member without room for the defragmented copy of its database is
+refused.
 
   etcdkit-defrag --config /etc/etcdkit/defrag/<cluster>.json [--check] [--force]
 
 Config (JSON, 0600, written by the role): ``cluster``, ``member``, ``data_dir``, ``client`` (endpoints, ca_cert,
 client_cert, client_key, user, password, timeout), ``rule`` (min_free_bytes, free_bytes_trigger, min_free_ratio,
 quota_usage_ratio, quota_bytes), ``compact_keep_revisions`` (null: no compaction), ``wait_timeout``,
-``max_raft_lag``, ``move_leader``, ``space_reserve_bytes``, ``state_file`` (the last result, JSON).
+``max_raft_lag``, ``move_leader``, ``space_reserve_bytes``, ``state_file`` (the last result, JSON),
+``turn_hold_seconds`` (the turn expires after that if a run dies holding it) and ``turn_wait_seconds`` (how long a
+run waits for another member's turn; both default to 4 x wait_timeout + 600). ``client.endpoints``: this member's
+own client URL is enough (the other members are found in the member list).
 Exit status 0: done or nothing to do; 1: refused or failed (the message says why, on stderr and in the state file).
 """
 
@@ -29,7 +35,7 @@ import os
 import sys
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._client import EtcdClient
-from ansible_collections.etcdkit.etcd.plugins.module_utils._defrag import DEFAULT_SPACE_RESERVE, run_defrag
+from ansible_collections.etcdkit.etcd.plugins.module_utils._defrag import DEFAULT_SPACE_RESERVE, DefragTurn, run_defrag
 from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import CoreError
 from ansible_collections.etcdkit.etcd.plugins.module_utils._fsutil import iso_utc, write_json_atomic
 
@@ -64,6 +70,8 @@ def summary(result):
         c = result["compaction"]
         done = "done" if c.get("compacted") else c.get("reason") or "not needed"
         parts.insert(0, "compaction to %s: %s" % (c.get("target"), done))
+    if result.get("turn_waited_for"):
+        parts.insert(0, "waited for the defragmentation turn of %s" % ", ".join(result["turn_waited_for"]))
     return "; ".join(parts) or "nothing to do"
 
 
@@ -76,9 +84,12 @@ def run(cfg, check=False, force=False):
              "tmpfs_free_bytes": free, "ok": False}
     try:
         client = EtcdClient(**dict((k, cfg["client"][k]) for k in CLIENT_KEYS if cfg["client"].get(k)))
+        wait_timeout = float(cfg.get("wait_timeout", 120))
+        turn = DefragTurn(client, member, hold_seconds=float(cfg.get("turn_hold_seconds") or wait_timeout * 4 + 600),
+                          wait_seconds=float(cfg.get("turn_wait_seconds") or wait_timeout * 4 + 600))
         run_defrag(client, rule=cfg.get("rule"), force=force or bool(cfg.get("force")),
-                   compact_keep_revisions=cfg.get("compact_keep_revisions"),
-                   wait_timeout=float(cfg.get("wait_timeout", 120)), max_raft_lag=int(cfg.get("max_raft_lag", 100)),
+                   compact_keep_revisions=cfg.get("compact_keep_revisions"), turn=turn,
+                   wait_timeout=wait_timeout, max_raft_lag=int(cfg.get("max_raft_lag", 100)),
                    move_leader=bool(cfg.get("move_leader", True)), only=[member], free_space={member: free},
                    reserve_bytes=int(cfg.get("space_reserve_bytes", DEFAULT_SPACE_RESERVE)), check_mode=check,
                    result=result)

@@ -189,3 +189,85 @@ def test_gate_tolerates_a_cluster_wide_nospace_alarm():
     assert c.gate_problems(view, alarms, allow_nospace=True) == []
     strict = c.gate_problems(view, alarms)
     assert any('no healthy quorum' in p for p in strict) and any('NOSPACE' in p for p in strict)
+
+
+def _turn(holder, until, rev=7):
+    import json
+    return dict(value=json.dumps({'holder': holder, 'until': until}), mod_revision=rev)
+
+
+TURN_CASES = [
+    # (id, key as read, holder asking, now, expected)
+    ('free', None, 'm1', 100.0, ('take', 0)),
+    ('held by another, not expired', _turn('m2', 200.0), 'm1', 100.0, ('wait', 'm2', 200.0)),
+    ('held by another, expired', _turn('m2', 99.0), 'm1', 100.0, ('take', 7)),
+    ('held by another, expires now', _turn('m2', 100.0), 'm1', 100.0, ('take', 7)),
+    ('left by an earlier run of the same member', _turn('m1', 500.0), 'm1', 100.0, ('take', 7)),
+    ('unreadable value', dict(value='not json', mod_revision=3), 'm1', 100.0, ('take', 3)),
+    ('value without until', dict(value='{"holder": "m2"}', mod_revision=4), 'm1', 100.0, ('take', 4)),
+]
+
+
+@pytest.mark.parametrize('case', TURN_CASES, ids=[c[0] for c in TURN_CASES])
+def test_turn_decision(case):
+    dummy, kv, holder, now, expected = case
+    assert d.turn_decision(kv, holder, now) == expected
+
+
+class _TurnClient(object):
+    """The two calls DefragTurn makes, over one in-memory key with etcd's compare-and-swap semantics."""
+
+    def __init__(self, kv=None, fail_put=None):
+        self.kv, self.rev, self.fail_put, self.deleted = kv, 10, fail_put, []
+
+    def get(self, key):
+        return self.kv
+
+    def put_if_unchanged(self, key, value, mod_revision=0):
+        if self.fail_put:
+            raise self.fail_put
+        if (self.kv['mod_revision'] if self.kv else 0) != mod_revision:
+            return False, self.rev
+        self.rev += 1
+        self.kv = dict(value=value, mod_revision=self.rev)
+        return True, self.rev
+
+    def delete_if_unchanged(self, key, mod_revision):
+        self.deleted.append(mod_revision)
+        if self.kv and self.kv['mod_revision'] == mod_revision:
+            self.kv = None
+        return True, self.rev
+
+
+def test_turn_waits_for_another_member_then_takes_it():
+    clock = [1000.0]
+    client = _TurnClient(_turn('m2', 1005.0, rev=5))
+    turn = d.DefragTurn(client, 'm1', hold_seconds=60, wait_seconds=30, poll=1.0,
+                        sleep=lambda s: clock.__setitem__(0, clock[0] + s), clock=lambda: clock[0])
+    assert turn.take() is True and turn.waited_for == ['m2']
+    assert 1005.0 <= clock[0] <= 1006.0
+    assert '"holder": "m1"' in client.kv['value']
+    turn.release()
+    assert client.kv is None and client.deleted == [11]
+
+
+def test_turn_gives_up_after_wait_seconds():
+    clock = [1000.0]
+    client = _TurnClient(_turn('m2', 5000.0))
+    turn = d.DefragTurn(client, 'm1', hold_seconds=60, wait_seconds=30, poll=1.0,
+                        sleep=lambda s: clock.__setitem__(0, clock[0] + s), clock=lambda: clock[0])
+    with pytest.raises(d.DefragError) as err:
+        turn.take()
+    assert 'm2 holds the defragmentation turn' in str(err.value) and 'nothing was defragmented' in str(err.value)
+    assert clock[0] == 1030.0
+    turn.release()  # never taken: nothing deleted
+    assert client.deleted == []
+
+
+def test_turn_that_cannot_be_written_fails_with_the_reason():
+    from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import EtcdError
+    client = _TurnClient(fail_put=EtcdError('etcdserver: mvcc: database space exceeded', kind='nospace'))
+    turn = d.DefragTurn(client, 'm1', hold_seconds=60, wait_seconds=30)
+    with pytest.raises(d.DefragError) as err:
+        turn.take()
+    assert 'database space exceeded' in str(err.value) and d.TURN_KEY in str(err.value)

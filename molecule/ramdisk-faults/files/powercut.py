@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Test fixture of the ramdisk-faults scenario: cut the power of a test host in the middle of a RAM-disk save or
+copy-in, deterministically.
+
+  powercut.py --lab LAB HOST save      poweroff (as `testhosts stop`); once the save (ExecStopPost) has created its
+                                       `.tmp-gen-*` directory, freeze the helper (SIGSTOP) and cut the power.
+  powercut.py --lab LAB HOST copy-in   boot the stopped host (as `testhosts start`); once the copy-in (ExecStartPre)
+                                       has created its `.ramdisk-in-*` directory in the tmpfs, freeze the helper and
+                                       cut the power.
+
+The helper is frozen before the check that it really is half-way (the partial directory still there, the clean
+mark as it must be: absent for a save, present for a copy-in), so the cut lands inside the operation, not after
+it, whatever the timing. The power cut is the testhosts crash (SIGKILL to the host's init). Prints JSON.
+"""
+import argparse
+import importlib.machinery
+import importlib.util
+import json
+import os
+import signal
+import sys
+import time
+
+HERE = os.path.dirname(os.path.realpath(__file__))
+TESTHOSTS = os.path.join(HERE, "..", "..", "..", "tests", "testhosts", "testhosts")
+
+
+def load_testhosts():
+    loader = importlib.machinery.SourceFileLoader("testhosts", TESTHOSTS)
+    spec = importlib.util.spec_from_loader("testhosts", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+def helper_pids(host, verb):
+    """The RAM-disk helper processes of ``verb`` inside the host."""
+    found = []
+    for pid in host.container_pids():
+        try:
+            argv = open("/proc/%d/cmdline" % pid, "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if verb.encode() in argv and any(b"etcd-ramdisk" in a or b"etcd_ramdisk" in a for a in argv):
+            found.append(pid)
+    return found
+
+
+def partial(root, prefix):
+    try:
+        return sorted(n for n in os.listdir(root) if n.startswith(prefix))
+    except OSError:
+        return []
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lab", required=True)
+    parser.add_argument("--state-dir", default="/var/lib/etcdkit-ramdisk/etcd")
+    parser.add_argument("--data-dir", default="/var/lib/etcd")
+    parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument("host")
+    parser.add_argument("during", choices=["save", "copy-in"])
+    args = parser.parse_args()
+    th = load_testhosts()
+    host = th.Lab(args.lab).by_name(args.host)
+    if args.during == "save":
+        nspawn = host.nspawn_pid()
+        if nspawn is None:
+            raise SystemExit("%s is not running" % host.name)
+        verb, prefix, where, mark_expected = "poststop", ".tmp-gen-", args.state_dir, False
+        os.kill(nspawn, signal.SIGTERM)  # an orderly poweroff, as `testhosts stop`
+    else:
+        if host.running():
+            raise SystemExit("%s must be stopped (cleanly) first" % host.name)
+        verb, prefix, where, mark_expected = "prestart", ".ramdisk-in-", args.data_dir, True
+        host.spawn()
+        nspawn = host.nspawn_pid()
+    deadline = time.monotonic() + args.timeout
+    init = None
+    while True:
+        if time.monotonic() > deadline or host.nspawn_pid() is None:
+            if host.running():
+                host.crash()
+            raise SystemExit("%s: no %s* appeared in %s (the %s never ran?)" % (host.name, prefix, where, verb))
+        init = init or host.init_pid(nspawn)
+        if init and partial("/proc/%d/root%s" % (init, where), prefix):
+            break
+        time.sleep(0.001)
+    frozen = helper_pids(host, verb)
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    left = partial("/proc/%d/root%s" % (init, where), prefix)
+    mark = os.path.exists("/proc/%d/root%s/clean.json" % (init, args.state_dir))
+    host.crash()
+    result = {"host": host.name, "during": args.during, "frozen": frozen, "partial": left, "clean_mark": mark}
+    print(json.dumps(result, sort_keys=True))
+    if not frozen or not left or mark != mark_expected:
+        print("the power cut did not land inside the %s" % args.during, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -33,16 +33,22 @@ def load_testhosts():
     return mod
 
 
-def helper_pids(host, verb):
-    """The RAM-disk helper processes of ``verb`` inside the host."""
+def helper_pids(init, verb):
+    """The RAM-disk helper processes of ``verb`` inside the host: in the PID namespace of its init (the
+    processes' /proc/PID/root does not name the host's root from outside its mount namespace)."""
+    ns = os.readlink("/proc/%d/ns/pid" % init)
     found = []
-    for pid in host.container_pids():
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
         try:
-            argv = open("/proc/%d/cmdline" % pid, "rb").read().split(b"\0")
+            if os.readlink("/proc/%s/ns/pid" % entry) != ns:
+                continue
+            argv = open("/proc/%s/cmdline" % entry, "rb").read().split(b"\0")
         except OSError:
             continue
         if verb.encode() in argv and any(b"etcd-ramdisk" in a or b"etcd_ramdisk" in a for a in argv):
-            found.append(pid)
+            found.append(int(entry))
     return found
 
 
@@ -87,7 +93,7 @@ def main():
         if init and partial("/proc/%d/root%s" % (init, where), prefix):
             break
         time.sleep(0.001)
-    frozen = helper_pids(host, verb)
+    frozen = helper_pids(init, verb)
     for pid in frozen:
         os.kill(pid, signal.SIGSTOP)
     left = partial("/proc/%d/root%s" % (init, where), prefix)

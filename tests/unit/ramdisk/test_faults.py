@@ -353,3 +353,32 @@ def test_process_crash_restarts_on_the_tmpfs_without_a_full_copy(helper, monkeyp
     _write_member(tmp / 'data', term=3, commit=41)
     assert cli.main_verb(h, 'poststop') == 0
     assert rnode.read_json(str(tmp / 'state' / 'clean.json'))['wal']['commit'] == 41
+
+
+# ---- (g) the kubelet path: ramdisk_stop_command -------------------------------------------------------------
+
+def test_save_of_a_running_static_pod_runs_the_stop_command_and_records_it(helper, monkeypatch):  # noqa: F811
+    """The unit stopped but its etcd still runs (a static pod outlives kubelet): the save runs the stop command,
+    waits for bbolt's lock and records that it did (the saved event)."""
+    h, tmp = helper
+    _write_member(tmp / 'data', term=3, commit=40)
+    stopped = tmp / 'pod-stopped'
+    h.cfg['stop_command'] = ['touch', str(stopped)]
+    monkeypatch.setattr(h, 'db_locked', lambda: not stopped.exists())
+    assert diskcopy.save(h, 'poststop') == 0
+    events = [json.loads(line) for line in open(str(tmp / 'state' / 'events.log'))]
+    saved = [e for e in events if e['event'] == 'saved']
+    assert saved[-1]['stop_command'] is True
+    assert (tmp / 'state' / 'clean.json').exists()
+
+
+@pytest.mark.parametrize('command', [['/nonexistent/stop-etcd-pod'], ['false']])
+def test_a_failing_stop_command_is_a_clear_failure_without_a_clean_mark(helper, monkeypatch, command):  # noqa: F811
+    h, tmp = helper
+    _write_member(tmp / 'data', term=3, commit=40)
+    h.cfg['stop_command'] = command
+    h.cfg['stop_wait'] = 0
+    monkeypatch.setattr(h, 'db_locked', lambda: True)
+    with pytest.raises(rnode.Fail, match='ramdisk_stop_command'):
+        diskcopy.save(h, 'poststop')
+    assert not (tmp / 'state' / 'clean.json').exists()

@@ -49,17 +49,29 @@ def db_revision(node, db):
 
 
 def wait_stopped(node, reason):
-    """Wait until nothing holds bbolt's lock on the db (runs ``stop_command`` once if the member still runs)."""
+    """Wait until nothing holds bbolt's lock on the db (runs ``stop_command`` once if the member still runs).
+    Returns whether the stop command ran."""
     deadline = time.monotonic() + float(node.cfg.get("stop_wait", 30))
     ran_stop = False
+    failed = ""
     while node.db_locked():
         if not ran_stop and node.cfg.get("stop_command"):
             node.log("%s: the member still runs; running the configured stop command" % reason)
-            subprocess.run(node.cfg["stop_command"], stdin=subprocess.DEVNULL, timeout=60, check=False)
             ran_stop = True
+            try:
+                res = subprocess.run(node.cfg["stop_command"], stdin=subprocess.DEVNULL, timeout=60, check=False)
+                failed = "" if res.returncode == 0 else "ramdisk_stop_command %s exited with %d" % (
+                    node.cfg["stop_command"], res.returncode)
+            except (OSError, subprocess.SubprocessError) as exc:
+                # a missing or hanging stop command: a clear failure (no clean mark), never a traceback
+                failed = "ramdisk_stop_command %s failed: %s" % (node.cfg["stop_command"], exc)
+            if failed:
+                node.log("%s: %s" % (reason, failed))
         if time.monotonic() > deadline:
-            raise Fail("the etcd member still holds %s/member/snap/db: not saving a live data dir" % node.data_dir)
+            raise Fail("the etcd member still holds %s/member/snap/db%s: not saving a live data dir" % (
+                node.data_dir, " (%s)" % failed if failed else ""))
         time.sleep(0.5)
+    return ran_stop
 
 
 def save(node, reason):
@@ -70,7 +82,7 @@ def save(node, reason):
     if node.joining():
         node.log("%s: the data dir holds an unfinished rejoin; not saving it" % reason)
         return 0
-    wait_stopped(node, reason)
+    stopped_by_command = wait_stopped(node, reason)
     new = node.wal()
     old_meta = node.copy_meta()
     old = old_meta.get("wal") if old_meta else None
@@ -121,7 +133,8 @@ def save(node, reason):
     node.save_state(state)
     node.log("%s: saved %d bytes to %s in %.2fs and wrote the clean mark (member %s, term %d, commit %d, revision %s)"
              % (reason, size, gen, time.monotonic() - started, new["member_id"], new["term"], new["commit"], revision),
-             {"event": "saved", "copy": gen, "wal": new, "revision": revision, "bytes": size})
+             {"event": "saved", "copy": gen, "wal": new, "revision": revision, "bytes": size,
+              "stop_command": stopped_by_command})
     return 0
 
 

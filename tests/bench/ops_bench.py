@@ -201,11 +201,12 @@ def cmd_snapshot(args):
     ssh(args.lab, host, "rm -rf %s && mkdir -p %s/mod" % (WORK, WORK))
 
     def raw_save():
-        # etcdctl bounds `snapshot save` by --command-timeout (5 s by default): a ~512 MiB snapshot on a loaded
-        # machine takes longer, and etcdctl then exits 5 (context deadline exceeded)
+        # etcdctl bounds `snapshot save` by its command timeout (the role's wrapper sets ETCDCTL_COMMAND_TIMEOUT=10s
+        # unless it is set already): a ~512 MiB snapshot on a loaded machine takes longer, and etcdctl then exits 5
+        # (context deadline exceeded); the flag --command-timeout is refused next to that variable
         cpu0 = etcd_cpu(args.lab, host)
         s, v = timed_remote(args.lab, host, "rm -f %s/raw.db" % WORK,
-                            "etcdctl --command-timeout=600s snapshot save %s/raw.db" % WORK,
+                            "ETCDCTL_COMMAND_TIMEOUT=600s etcdctl snapshot save %s/raw.db" % WORK,
                             "%s snapshot status %s/raw.db -w json" % (ETCDUTL, WORK))[1:]
         return {"save_s": s, "verify_s": v, "total_s": round(s + v, 3),
                 "etcd_cpu_s": round(etcd_cpu(args.lab, host) - cpu0, 2), "load": loadavg()}
@@ -291,7 +292,7 @@ def cmd_defrag(args):
             "--keyspace", count, "--prefix", "/bench/fragment/")  # written, then deleted by the cleanup
     st = endpoint_status(args.lab, hosts[0])
     rev = max(m["Status"]["header"]["revision"] for m in st)
-    ssh(args.lab, hosts[0], "etcdctl compact %d --physical" % rev)
+    ssh(args.lab, hosts[0], "ETCDCTL_COMMAND_TIMEOUT=300s etcdctl compact %d --physical" % rev)
     before = {m["Endpoint"]: {"db_size": m["Status"]["dbSize"], "db_size_in_use": m["Status"]["dbSizeInUse"]}
               for m in endpoint_status(args.lab, hosts[0])}
     shape = ["--rate", args.rate, "--clients", 8, "--value-size", 256, "--keyspace", 20000]

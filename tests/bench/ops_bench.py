@@ -199,6 +199,9 @@ def cmd_snapshot(args):
     node_tls = "ca_cert=%s/ca.crt client_cert=%s/admin.crt client_key=%s/admin.key" % ((NODE_PKI,) * 3)
     snap_args = "endpoints=%s %s dest_dir=%s/mod prefix=bench" % (ep, node_tls, WORK)
     ssh(args.lab, host, "rm -rf %s && mkdir -p %s/mod" % (WORK, WORK))
+    # where the member's database lives (disk, or tmpfs after playbooks/ramdisk.yml) and where the copies go
+    data_fs = ssh(args.lab, host, "findmnt -n -o FSTYPE -T /var/lib/etcd/member/snap/db || stat -f -c %%T "
+                  "/var/lib/etcd; findmnt -n -o FSTYPE -T %s || stat -f -c %%T %s" % (WORK, WORK)).split()
 
     def raw_save():
         # etcdctl bounds `snapshot save` by its command timeout (the role's wrapper sets ETCDCTL_COMMAND_TIMEOUT=10s
@@ -269,7 +272,7 @@ def cmd_snapshot(args):
         one["load_after"] = loadavg()
         runs.append(one)
     ssh(args.lab, host, "rm -rf %s" % WORK)
-    return {"host": host, "db_size": db, "keys": count, "fill": {
+    return {"host": host, "db_size": db, "filesystems": {"data_dir": data_fs[:1], "copies": data_fs[1:]}, "keys": count, "fill": {
         "writes": fill["acknowledged"]["writes"], "wall_s": fill["wall_s"]}, "runs": runs,
         "etcd_version": st[0]["Status"]["version"]}
 
@@ -415,7 +418,10 @@ def cmd_report(args):
                   "medians of %d rounds, alternating which goes first, after one warm-up round of each. Raw tools "
                   "timed on the host; modules timed around `ansible` on the controller, whose own cost is the "
                   "baseline row (`ansible.builtin.command true` on the same host)." % (
-                      snap["host"], snap["keys"], len(runs)), "",
+                      snap["host"], snap["keys"], len(runs)),
+                  "- The member's database on %s, the copies written to %s (`/var/tmp` on the test host)." % (
+                      "/".join((snap.get("filesystems") or {}).get("data_dir") or ["?"]),
+                      "/".join((snap.get("filesystems") or {}).get("copies") or ["?"])), "",
                   "| operation | command | wall time (median) | etcd CPU s | load avg (1 min) |",
                   "| --- | --- | --- | --- | --- |",
                   "| save + verify, raw | `etcdctl snapshot save` (gRPC) + `etcdutl snapshot status` | %s "
@@ -487,7 +493,18 @@ def cmd_report(args):
                       d["wall_s"], d["writes"], d["failed"], d["p50_ms"], d["p99_ms"], d["max_ms"],
                       fmt1(dfg.get("load_avg"))), "",
                   "Target: zero failed client requests during the rolling defrag - %s." % (
-                      "met" if d["failed"] == 0 else "NOT met (%s)" % json.dumps(d["errors"])), "",
+                      "met" if d["failed"] == 0 else "NOT met: %d of %d (%s)" % (
+                          d["failed"], d["writes"] + d["failed"], json.dumps(d["errors"]))), ""]
+        slowest = max([m["seconds"] or 0 for m in dfg["members"]] or [0])
+        if d["failed"]:
+            lines += ["Why: a member's defragmentation holds its backend, so the puts that member is applying wait "
+                      "for it (the worst put waited %.1f s; the slowest member's defrag took %.1f s). etcd fails a "
+                      "proposal it could not complete within its own request timeout, 5 s plus twice the election "
+                      "timeout (7 s with the defaults: \"etcdserver: request timed out\"), whatever the client's "
+                      "timeout; the client does not repeat a put that may have been applied. A member whose defrag "
+                      "stays under that bound loses no request; one above it loses the puts in flight on it." % (
+                          d["max_ms"] / 1000.0, slowest), ""]
+        lines += [
                   plot_bars(args.doc, "bench-defrag-members", "Defrag time per member (s)",
                             ["%s (%s)" % (m["name"], m["role"]) for m in dfg["members"]],
                             [("seconds", [m["seconds"] for m in dfg["members"]])], "seconds"),

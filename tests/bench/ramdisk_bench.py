@@ -108,13 +108,16 @@ def cmd_measure(args):
         helper = "/usr/local/libexec/etcdkit/etcd-ramdisk --config %s" % cfg
         ssh(args.lab, hosts[0], helper + " snapshot")
         st = json.loads(ssh(args.lab, hosts[0], helper + " status"))
-        out["snapshot_bytes"] = st["snapshots"][0]["size"] if st["snapshots"] else None
+        # the helper's status lists its snapshots among its restore candidates (newest: highest revision, then time)
+        snaps = [c for c in st.get("candidates") or [] if c.get("kind") == "snapshot" and c.get("path")]
+        newest = max(snaps, key=lambda c: (c.get("revision") or 0, c.get("time") or "")) if snaps else None
+        out["snapshot_bytes"] = int(ssh(args.lab, hosts[0], "stat -c %s " + newest["path"]).strip()) if newest else None
         # one clean stop + start of a non-leader member: the save writes the whole data dir once
         ssh(args.lab, hosts[-1], "systemctl stop %s" % args.unit)
         st = json.loads(ssh(args.lab, hosts[-1], helper + " status"))
         ssh(args.lab, hosts[-1], "systemctl start %s" % args.unit)
-        out["save_bytes"] = st["copy"]["bytes"] if st.get("copy") else None
-        out["db_revision_after"] = st["copy"]["revision"] if st.get("copy") else None
+        out["save_bytes"] = (st.get("copy") or {}).get("bytes")
+        out["db_revision_after"] = (st.get("copy") or {}).get("revision")
     with open(args.out, "w") as f:
         json.dump(out, f, indent=2, sort_keys=True)
     print(json.dumps(out, sort_keys=True))

@@ -249,7 +249,8 @@ def cmd_snapshot(args):
         return {"total_s": round(wall, 3), "load": loadavg()}
 
     def baseline():
-        return {"total_s": round(ansible_json(args.inv, host, "ansible.builtin.command", "true")[0], 3)}
+        return {"total_s": round(ansible_json(args.inv, host, "ansible.builtin.command", "true")[0], 3),
+                "load": loadavg()}
 
     # warm-up (page cache, SSH control sockets), not counted
     raw_save()
@@ -442,21 +443,27 @@ def cmd_report(args):
                       sec(x["base"]), la("ansible_baseline")), "",
                   "Targets (module net of the Ansible baseline / raw tools, at most 1.20): save + verify **%.2f** - "
                   "%s; restore **%.2f** - %s." % (
-                      x["save_ratio"], "met" if x["save_ratio"] <= 1.2 else "NOT met (by %.0f %%)" % (
-                          100 * (x["save_ratio"] - 1.2)),
-                      x["restore_ratio"], "met" if x["restore_ratio"] <= 1.2 else "NOT met (by %.0f %%)" % (
-                          100 * (x["restore_ratio"] - 1.2))), ""]
+                      x["save_ratio"], "met" if x["save_ratio"] <= 1.2 else "NOT met (%.0f %% over the limit)" % (
+                          100 * (x["save_ratio"] - 1.2) / 1.2),
+                      x["restore_ratio"], "met" if x["restore_ratio"] <= 1.2 else "NOT met (%.0f %% over the limit)" % (
+                          100 * (x["restore_ratio"] - 1.2) / 1.2)), ""]
         if x["floor"] is not None:
             lines += ["Where the save time goes: the gateway's stream alone takes %.2f x the time of `etcdctl "
                       "snapshot save` + status (%s vs %s), and etcd spends %s CPU s on it against %s for the gRPC "
                       "stream: the gateway turns every 32 KiB message into base64 inside JSON (4/3 of the bytes) "
                       "after an in-process gRPC hop. That is etcd's side and the same for any client of the JSON "
                       "gateway; the module's own work on top of it (%s net minus %s) is decoding, hashing and "
-                      "writing. Standard library only, the module cannot use gRPC, so the save target cannot be met "
-                      "over the gateway whatever the client does; the module's part of the gap was cut as far as "
-                      "it goes (see below)." % (
+                      "writing the stream, and its probes of the members (status, health, member list) before it "
+                      "starts. %s" % (
                           x["floor_ratio"], sec(x["floor"]), sec(x["raw_save"]), fmt1(x["floor_cpu"]),
-                          fmt1(x["raw_cpu"]), sec(x["mod_save"] - x["base"]), sec(x["floor"])), ""]
+                          fmt1(x["raw_cpu"]), sec(x["mod_save"] - x["base"]), sec(x["floor"]),
+                          "The gateway alone is already more than 1.20 x the raw tools, so while the module speaks "
+                          "to the JSON gateway (plugins and module_utils are standard library only: gRPC would take "
+                          "a hand-written HTTP/2 and protobuf client) the save target cannot be met whatever the "
+                          "client does; only the module's own part is the client's to cut (below)."
+                          if x["floor_ratio"] > 1.2 else
+                          "The gateway alone stays within 1.20 x the raw tools here; the rest is the module's own."),
+                  ""]
         lines += ["The module's client path (plugins/module_utils: `_transport.stream`, `_client.snapshot`, "
                   "`_snapstore.TrailerHasher`) reads the stream in 1 MiB blocks instead of line by line through "
                   "http.client's chunked reader, cuts the base64 blob out of each line before the JSON parser sees "

@@ -70,7 +70,15 @@ def part_meta(extra=None):
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine(), "python": platform.python_version(), "ansible": "ansible-core " + ansible_version,
             "command": os.environ.get("BENCH_COMMAND") or "python3 tests/bench/ops_bench.py " + " ".join(sys.argv[1:])}
-    meta.update(extra or {})
+    meta.update(dict((k, v) for k, v in (extra or {}).items() if v is not None))
+    if not meta.get("etcd_version"):
+        # tests/bench/run.sh installs the newest fixture archive (etcd_version in its group_vars)
+        try:
+            with open(os.path.join(os.environ.get("ETCDKIT_CACHE") or os.path.join(ROOT, ".cache"), "artifacts",
+                                   "NEWEST")) as f:
+                meta["etcd_version"] = f.read().strip()
+        except OSError:
+            pass
     return meta
 
 

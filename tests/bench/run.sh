@@ -85,7 +85,7 @@ fi
 python3 tests/bench/ops_bench.py report --doc docs/benchmarks.md >/dev/null
 if want loadgen; then
   # a second, plain-http cluster beside the TLS one (its own name, ports, dirs and unit)
-  ansible-playbook -i "$work/inv" playbooks/site.yml -e etcd_cluster_name=plain -e etcd_tls_enabled=false \
+  ansible-playbook -i "$work/inv" playbooks/site.yml -e etcd_cluster_name=plain -e etcd_tls_enabled=false -e etcd_ctl_default=false \
     -e etcd_client_port=2479 -e etcd_peer_port=2480 -e etcd_metrics_port=2481
   eps=$(python3 -c 'import json,sys; print(",".join("http://%s:2479" % h["address"] for h in json.load(sys.stdin)))' \
     < <("$TH" --lab "$LAB" status))

@@ -189,11 +189,11 @@ class EtcdClient(object):
 
     def snapshot(self, endpoint, timeout=None):
         """Generator of ``bytes`` chunks: the bbolt db followed by etcd's 32-byte SHA-256 trailer."""
-        for item in self.stream('/v3/maintenance/snapshot', {}, endpoint=endpoint,
-                                timeout=timeout or max(self.timeout, 60)):
+        for item in self.transport.stream('/v3/maintenance/snapshot', {}, endpoint=endpoint,
+                                          timeout=timeout or max(self.timeout, 60), binary_field='blob'):
             blob = item.get('blob')
             if blob:
-                yield unb64(blob)
+                yield blob
 
     def alarm_list(self, endpoint=None, timeout=None):
         raw = self.call('/v3/maintenance/alarm', {'action': 'GET'}, endpoint=endpoint, timeout=timeout,

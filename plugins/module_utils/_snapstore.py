@@ -163,10 +163,12 @@ def read_sidecar(db_path):
 # ------------------------------------------------------------------------------------------- trailer
 
 class TrailerHasher(object):
-    """Feed the snapshot stream in chunks; SHA-256 of the whole stream and of all but the last 32 bytes."""
+    """Feed the snapshot stream in chunks; SHA-256 of the whole stream and of all but the last 32 bytes.
+
+    Only the body is hashed as it comes: the whole stream's digest is a copy of that state fed the held-back
+    last 32 bytes (one SHA-256 pass over the data, not two)."""
 
     def __init__(self):
-        self.whole = hashlib.sha256()
         self.body = hashlib.sha256()
         self.tail = b''
         self.size = 0
@@ -174,14 +176,25 @@ class TrailerHasher(object):
     def update(self, chunk):
         if not chunk:
             return
-        self.whole.update(chunk)
         self.size += len(chunk)
+        if len(chunk) >= TRAILER_SIZE:
+            if self.tail:
+                self.body.update(self.tail)
+            view = memoryview(chunk)
+            self.body.update(view[:-TRAILER_SIZE])
+            self.tail = bytes(view[-TRAILER_SIZE:])
+            return
         data = self.tail + chunk
         if len(data) > TRAILER_SIZE:
             self.body.update(data[:-TRAILER_SIZE])
-            self.tail = data[-TRAILER_SIZE:]
-        else:
-            self.tail = data
+            data = data[-TRAILER_SIZE:]
+        self.tail = data
+
+    @property
+    def whole(self):
+        digest = self.body.copy()
+        digest.update(self.tail)
+        return digest
 
     def has_trailer(self):
         return self.size > TRAILER_SIZE and self.size % 512 == TRAILER_SIZE

@@ -321,8 +321,14 @@ def summarize(results):
                         r["writes"] for r in rs if r.get("wire"))),
                     "wire_max": med([(r.get("wire") or {}).get("max_ms") for r in rs]),
                     "client_p99": med([(r.get("client_latency") or {}).get("p99_ms") for r in rs]),
+                    "load": load_span(rs),
                     "failed": sum(r.get("failed", 0) for r in rs)}
     return s
+
+
+def load_span(rs):
+    vals = [r[k] for r in rs for k in ("load_before", "load_after") if r.get(k) is not None]
+    return "-" if not vals else "%.1f-%.1f" % (min(vals), max(vals))
 
 
 def fmt(v, spec="%.1f"):
@@ -371,7 +377,7 @@ def cmd_report(results, args, meta):
              "- Sets: %d (the figures are medians over the sets; the pairs run in alternating order)" % args.repeat,
              "- Command: `%s`" % meta["command"]] + (["- Note: %s" % args.note] if args.note else []) + ["",
              "| load shape | client | writes/s | client CPU s per 1,000 writes | wire p50 / p99 / max (ms) | "
-             "generator's own p99 (ms) |", "| --- | --- | --- | --- | --- | --- |"]
+             "generator's own p99 (ms) | load avg (1 min) |", "| --- | --- | --- | --- | --- | --- | --- |"]
     names = {"s": "150 writes/s, 50 clients (`--load=s`)", "m": "1000 writes/s, 200 clients (`--load=m`)",
              "l": "unlimited (limit 8000/s), 500 clients (`--load=l`)"}
     for shape in ("s", "m", "l"):
@@ -384,27 +390,27 @@ def cmd_report(results, args, meta):
                 100 * x["wire_cover"]) if x["wire_p99"] is not None else "- (not sniffed)"
             if x["n"] < args.repeat:
                 label += " (%d of %d sets)" % (x["n"], args.repeat)
-            lines.append("| %s | %s | %s | %s | %s | %s |" % (names[shape], label, fmt(x["rate"], "%.0f"),
-                                                              fmt(x["cpu_s_per_1000"], "%.3f"), wire,
-                                                              fmt(x["client_p99"], "%.2f")))
+            lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                names[shape], label, fmt(x["rate"], "%.0f"), fmt(x["cpu_s_per_1000"], "%.3f"), wire,
+                fmt(x["client_p99"], "%.2f"), x["load"]))
     g500 = [r for r in results if r["shape"] == "500"]
     if g500:
         lines.append("| 500 writes/s, 200 clients | etcdkit_loadgen | %s | %s | %s / %s / %s (%.0f%% of the puts "
-                     "seen) | %s |" % (
+                     "seen) | %s | %s |" % (
             fmt(med([r["rate"] for r in g500]), "%.0f"), fmt(med([r["cpu_s_per_1000"] for r in g500]), "%.3f"),
             fmt(med([r["wire"]["p50_ms"] for r in g500]), "%.2f"), fmt(med([r["wire"]["p99_ms"] for r in g500]),
                                                                        "%.2f"),
             fmt(med([r["wire"]["max_ms"] for r in g500]), "%.1f"),
             100.0 * sum(r["wire"]["count"] for r in g500) / max(1, sum(r["writes"] for r in g500)),
-            fmt(med([r["client_latency"]["p99_ms"] for r in g500]), "%.2f")))
+            fmt(med([r["client_latency"]["p99_ms"] for r in g500]), "%.2f"), load_span(g500)))
     loop = [r for r in results if r["shape"] == "loop"]
     if loop:
         lines.append("| %d keys, one `etcdctl put` process per key | per-key loop%s | %s | %s | - (mean %s ms per "
-                     "put, process start included) | - |" % (
+                     "put, process start included) | - | %s |" % (
                          args.put_loop_count,
                          " (%d of %d sets)" % (len(loop), args.repeat) if len(loop) < args.repeat else "", fmt(med([r["rate"] for r in loop]), "%.1f"),
                          fmt(med([r["cpu_s_per_1000"] for r in loop]), "%.3f"),
-                         fmt(med([r["mean_latency_ms"] for r in loop]), "%.1f")))
+                         fmt(med([r["mean_latency_ms"] for r in loop]), "%.1f"), load_span(loop)))
     lines += ["", "Targets of issue 13 (ratios of the medians above):", ""]
 
     def target(name, val, ok, spec="%.2f"):

@@ -89,6 +89,7 @@ def cmd_measure(args):
     m0 = {h: metrics(addrs[h], args.metrics_port) for h in hosts}
     io0 = {h: etcd_write_bytes(args.lab, h, args.unit) for h in hosts}
     stamp = str(int(time.time()))
+    load0 = round(os.getloadavg()[0], 2)
     single = load(args, endpoints[:1], 1, args.single_count, "/bench/%s/%s/single" % (args.mode, stamp))
     multi = load(args, endpoints, args.clients, args.count, "/bench/%s/%s/multi" % (args.mode, stamp))
     m1 = {h: metrics(addrs[h], args.metrics_port) for h in hosts}
@@ -99,20 +100,24 @@ def cmd_measure(args):
     out = {
         "mode": args.mode, "hosts": hosts, "puts": puts, "single": single, "multi": multi,
         "wal_fsync_p99_s": {h: fsync[h][0] for h in hosts}, "wal_fsyncs": {h: fsync[h][1] for h in hosts},
-        "etcd_write_bytes_total": written, "etcd_write_bytes_per_10k_puts": int(written * 10000 / puts) if puts else None,
+        "etcd_write_bytes_total": written, "load_before": load0, "load_after": round(os.getloadavg()[0], 2),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "etcd_write_bytes_per_10k_puts": int(written * 10000 / puts) if puts else None,
     }
     if args.mode == "ramdisk":
         cfg = "/etc/etcdkit/ramdisk/%s.json" % args.unit.replace(".service", "")
         helper = "/usr/local/libexec/etcdkit/etcd-ramdisk --config %s" % cfg
         ssh(args.lab, hosts[0], helper + " snapshot")
         st = json.loads(ssh(args.lab, hosts[0], helper + " status"))
-        out["snapshot_bytes"] = st["snapshots"][0]["size"] if st["snapshots"] else None
+        # the helper's status lists its snapshots among its restore candidates (newest: highest revision, then time)
+        snaps = [c for c in st.get("candidates") or [] if c.get("kind") == "snapshot" and c.get("path")]
+        newest = max(snaps, key=lambda c: (c.get("revision") or 0, c.get("time") or "")) if snaps else None
+        out["snapshot_bytes"] = int(ssh(args.lab, hosts[0], "stat -c %s " + newest["path"]).strip()) if newest else None
         # one clean stop + start of a non-leader member: the save writes the whole data dir once
         ssh(args.lab, hosts[-1], "systemctl stop %s" % args.unit)
         st = json.loads(ssh(args.lab, hosts[-1], helper + " status"))
         ssh(args.lab, hosts[-1], "systemctl start %s" % args.unit)
-        out["save_bytes"] = st["copy"]["bytes"] if st.get("copy") else None
-        out["db_revision_after"] = st["copy"]["revision"] if st.get("copy") else None
+        out["save_bytes"] = (st.get("copy") or {}).get("bytes")
+        out["db_revision_after"] = (st.get("copy") or {}).get("revision")
     with open(args.out, "w") as f:
         json.dump(out, f, indent=2, sort_keys=True)
     print(json.dumps(out, sort_keys=True))
@@ -134,14 +139,21 @@ def fmt_bytes(n):
 
 def cmd_report(args):
     meta = {}
-    if args.meta:
-        with open(args.meta) as f:
-            meta = json.load(f)
-    with open(args.disk) as f:
-        d = json.load(f)
-    with open(args.ramdisk) as f:
-        r = json.load(f)
-    load1 = os.getloadavg()[0]
+    if args.from_json:
+        with open(args.from_json) as f:
+            kept = json.load(f)
+        d, r, meta, args.command = kept["disk"], kept["ramdisk"], kept.get("meta") or {}, kept.get("command")
+    else:
+        if args.meta:
+            with open(args.meta) as f:
+                meta = json.load(f)
+        with open(args.disk) as f:
+            d = json.load(f)
+        with open(args.ramdisk) as f:
+            r = json.load(f)
+
+    def load_of(x):
+        return "-" if x.get("load_before") is None else "%.1f-%.1f" % (x["load_before"], x["load_after"])
     cpu = "unknown CPU"
     try:
         with open("/proc/cpuinfo") as f:
@@ -168,6 +180,7 @@ def cmd_report(args):
          fmt_bytes(r["etcd_write_bytes_per_10k_puts"])),
         ("helper: one verified snapshot (timer job)", "-", fmt_bytes(r.get("snapshot_bytes"))),
         ("helper: one clean-stop save of a member", "-", fmt_bytes(r.get("save_bytes"))),
+        ("1-minute load average during the runs (before-after)", load_of(d), load_of(r)),
     ]
     lines = [
         BEGIN,
@@ -177,9 +190,10 @@ def cmd_report(args):
         "data dirs onto tmpfs (`etcdkit.etcd.ramdisk`). The hosts' disks are overlayfs upper dirs on the machine's "
         "disk." % (meta.get("lab", "rdbench"), meta.get("etcd_version", "3.5.1")),
         "",
-        "- Date: %s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "- Machine: %d cores (%s), %s; 1-minute load average at the end: %.1f (other test suites may share the "
-        "machine)" % (os.cpu_count(), cpu, platform.platform(), load1),
+        "- Date: %s" % (d.get("date") or meta.get("date")),
+        "- Machine: %d cores (%s), %s; Python %s, %s; the 1-minute load average of each mode is the table's last "
+        "row (other engineers' test hosts share the machine)" % (
+            os.cpu_count(), cpu, platform.platform(), platform.python_version(), meta.get("ansible", "ansible-core")),
         "- Command: `%s`" % args.command,
         "- Load: `tests/bench/etcdload.py` (python-etcd3 over gRPC, pure-Python protobuf, loopback only, count- and "
         "time-bounded): %d puts from 1 client to one member, then %d puts from %d concurrent clients spread over "
@@ -206,8 +220,7 @@ def cmd_report(args):
         "latencies include the pure-Python protobuf encoding of python-etcd3, the same in both modes.",
         "",
     ]
-    note = "etcd %s; %s" % (meta.get("etcd_version", "?"), datetime.datetime.now(datetime.timezone.utc).strftime(
-        "%Y-%m-%d %H:%M UTC"))
+    note = "etcd %s; %s" % (meta.get("etcd_version", "?"), d.get("date") or meta.get("date"))
     fs = [max([v for v in x["wal_fsync_p99_s"].values() if v is not None and v != float("inf")] or [None],
               key=lambda v: -1 if v is None else v) for x in (d, r)]
     fs = [None if v is None else v * 1000 for v in fs]
@@ -246,10 +259,12 @@ def main():
     m.add_argument("--clients", type=int, default=8)
     m.add_argument("--duration", type=int, default=180)
     r = sub.add_parser("report")
-    r.add_argument("--disk", required=True)
-    r.add_argument("--ramdisk", required=True)
+    r.add_argument("--from", dest="from_json", help="the kept docs/benchmarks-ramdisk.json (disk, ramdisk, meta, "
+                   "command) instead of the four options below")
+    r.add_argument("--disk")
+    r.add_argument("--ramdisk")
     r.add_argument("--doc", required=True)
-    r.add_argument("--command", required=True)
+    r.add_argument("--command")
     r.add_argument("--meta", help="JSON with lab and etcd_version (tests/bench/run.sh writes it)")
     args = p.parse_args()
     return cmd_measure(args) if args.verb == "measure" else cmd_report(args)

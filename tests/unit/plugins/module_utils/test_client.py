@@ -7,8 +7,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import io
 import json
+import os
 
 import pytest
 
@@ -101,8 +103,10 @@ class FakeResponse(object):
         self._data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self._lines = io.BytesIO(self._data)
 
-    def read(self):
-        return self._data
+    def read(self, size=None):
+        if size is None:
+            return self._data
+        return self._lines.read(size)
 
     def readline(self):
         return self._lines.readline()
@@ -227,3 +231,40 @@ def test_lazy_auth_reads_without_leader_but_changes_fail():
     with pytest.raises(cl.EtcdError) as err:
         c.put('k', 'v')
     assert err.value.kind == e.KIND_NO_LEADER and 'leader' in str(err.value)
+
+
+@pytest.mark.parametrize('line,field,rest,value', [
+    (b'{"result":{"header":{"revision":"5"},"remaining_bytes":"3","blob":"YWJj"}}', 'blob',
+     b'{"result":{"header":{"revision":"5"},"remaining_bytes":"3"}}', b'YWJj'),
+    (b'{"result":{"blob":"YWJj","remaining_bytes":"3"}}', 'blob', b'{"result":{"remaining_bytes":"3"}}', b'YWJj'),
+    (b'{"result":{"blob":"YWJj"}}', 'blob', b'{"result":{}}', b'YWJj'),
+    (b'{"result":{"blob":""}}', 'blob', b'{"result":{}}', b''),
+    (b'{"error":{"grpc_code":7,"message":"denied"}}', 'blob', b'{"error":{"grpc_code":7,"message":"denied"}}', None),
+    (b'{"result":{"blob":"YWJj', 'blob', b'{"result":{"blob":"YWJj', None),  # cut line: left to the JSON parser
+])
+def test_cut_field(line, field, rest, value):
+    got_rest, got_value = tr._cut_field(line, field)
+    assert (got_rest, got_value) == (rest, value)
+    if value is not None:
+        json.loads(got_rest.decode())
+
+
+@pytest.mark.parametrize('block', [1, 5, 17, 64, 1 << 20])
+def test_snapshot_stream_whatever_the_read_size(monkeypatch, block):
+    monkeypatch.setattr(tr, 'STREAM_READ', block)
+    data = [os.urandom(n) for n in (1, 100, 3000, 0, 7)]
+    body = b''.join(b'{"result":{"header":{"revision":"9"},"remaining_bytes":"%d","blob":"%s"}}\n\n' % (
+        i, base64.b64encode(d)) for i, d in enumerate(data))
+    c = ScriptedClient([('/v3/maintenance/snapshot', body.rstrip(b'\n'))])  # the last line without its newline
+    assert b''.join(c.snapshot('https://a:2379')) == b''.join(data)
+
+
+def test_snapshot_stream_bad_base64_and_malformed_line():
+    c = ScriptedClient([('/v3/maintenance/snapshot', b'{"result":{"blob":"YWJ"}}\n')])
+    with pytest.raises(cl.EtcdError) as err:
+        list(c.snapshot('https://a:2379'))
+    assert err.value.kind == e.KIND_PROTOCOL and 'base64' in str(err.value)
+    c = ScriptedClient([('/v3/maintenance/snapshot', b'{"result":{"blob":"YWJj"}\n')])
+    with pytest.raises(cl.EtcdError) as err:
+        list(c.snapshot('https://a:2379'))
+    assert err.value.kind == e.KIND_PROTOCOL and 'malformed' in str(err.value)

@@ -3,16 +3,17 @@
 """The helper runs on the node with nothing but the standard library, its package and the copied core files.
 
 Builds the layout the role installs (tasks/install_lib.yml: the package, the core's files minus
-``_ramdisk_core_exclude``, empty ``__init__.py`` files) in a temporary directory and imports every module of the
-package there with ``python3 -I -S`` (no site packages, so no ansible): an import of a core file that is not copied
+``_ramdisk_core_exclude``, empty ``__init__.py`` files, packed into one tar by files/pack_lib.py) in a temporary
+directory by unpacking that tar, and imports every module of the package there with ``python3 -I -S`` (no site packages, so no ansible): an import of a core file that is not copied
 or that needs ansible fails here, not on a node at boot.
 """
 
 import glob
 import os
-import shutil
+import stat
 import subprocess
 import sys
+import tarfile
 
 import yaml
 
@@ -30,23 +31,34 @@ def test_package_imports_on_a_node_layout(tmp_path):
     core_pkg = role_vars['_ramdisk_core_pkg']
     exclude = set(role_vars['_ramdisk_core_exclude'])
     assert '_etcd_module.py' in exclude
-    (tmp_path / 'etcd_ramdisk').mkdir()
-    modules = []
+    sys.path.insert(0, os.path.join(ROLE, 'files'))
+    try:
+        import pack_lib  # pylint: disable=import-outside-toplevel
+    finally:
+        sys.path.pop(0)
+    pairs, modules, copied = [], [], []
     for src in sorted(glob.glob(os.path.join(ROLE, 'files', 'etcd_ramdisk', '*.py'))):
-        shutil.copy(src, str(tmp_path / 'etcd_ramdisk'))
+        pairs.append([src, 'etcd_ramdisk/' + os.path.basename(src)])
         name = os.path.basename(src)[:-3]
         if name not in ('__init__', '__main__'):
             modules.append('etcd_ramdisk.' + name)
-    core_dir = tmp_path / core_pkg
-    core_dir.mkdir(parents=True)
-    copied = []
     for src in sorted(glob.glob(os.path.join(ROOT, 'plugins', 'module_utils', '*.py'))):
         if os.path.basename(src) not in exclude:
-            shutil.copy(src, str(core_dir))
+            pairs.append([src, core_pkg + '/' + os.path.basename(src)])
             copied.append(os.path.basename(src))
     parts = core_pkg.split('/')
+    packed = str(tmp_path / 'pack' / 'helper.tar')
+    pack_lib.pack(packed, pairs, ['/'.join(parts[:depth]) for depth in range(1, len(parts) + 1)])
+    with tarfile.open(packed) as tar:
+        for member in tar.getmembers():
+            assert (member.uid, member.gid) == (0, 0), member.name
+            assert member.mode == (0o755 if member.isdir() else 0o644), member.name
+        tar.extractall(str(tmp_path / 'lib'))  # noqa: S202 (our own archive)
+    assert not [n for n in os.listdir(str(tmp_path / 'pack')) if n != 'helper.tar']  # no temporary file left
+    assert stat.S_IMODE(os.stat(str(tmp_path / 'pack')).st_mode) == 0o700
+    tmp_path = tmp_path / 'lib'
     for depth in range(1, len(parts) + 1):
-        (tmp_path.joinpath(*parts[:depth]) / '__init__.py').write_text('')
+        assert (tmp_path.joinpath(*parts[:depth]) / '__init__.py').is_file()
     assert modules and copied
     code = ('import sys; sys.path.insert(0, %r)\n' % str(tmp_path)
             + ''.join('import %s\n' % m for m in modules)

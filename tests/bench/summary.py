@@ -37,7 +37,7 @@ def verdict(value, limit, at_least):
     if ok:
         return "**met**"
     miss = (limit - value) / limit if at_least else (value - limit) / limit
-    return "**missed**, %.0f %% %s the limit" % (100 * miss, "under" if at_least else "over")
+    return "**missed**, %.1f %% %s the limit" % (100 * miss, "under" if at_least else "over")
 
 
 def loads(vals):

@@ -4,8 +4,9 @@
 
 Builds the layout the role installs (tasks/install_lib.yml: the package, the core's files minus
 ``_ramdisk_core_exclude``, empty ``__init__.py`` files, packed into one tar by files/pack_lib.py) in a temporary
-directory by unpacking that tar, and imports every module of the package there with ``python3 -I -S`` (no site packages, so no ansible): an import of a core file that is not copied
-or that needs ansible fails here, not on a node at boot.
+directory by unpacking that tar, and imports every module of the package there with ``python3 -I -S`` (no site
+packages, so no ansible): an import of a core file that is not copied or that needs ansible fails here, not on a
+node at boot.
 """
 
 import glob

@@ -1,8 +1,25 @@
 # Copyright (c) etcdkit maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""Shared by the bench scripts: replace (or append) one marked section of docs/benchmarks.md."""
+"""Shared by the bench scripts: the machine line, and replacing (or appending) one marked section of
+docs/benchmarks.md."""
 
 import os
+import platform
+import re
+
+
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo ("unknown CPU" when it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return re.search(r"^model name\s*: (.*)$", f.read(), re.M).group(1)
+    except (OSError, AttributeError):
+        return "unknown CPU"
+
+
+def machine():
+    """Cores, CPU model and platform of this machine, as every bench report names it."""
+    return "%d cores (%s), %s" % (os.cpu_count(), cpu_model(), platform.platform())
 
 
 def write_section(doc, begin, end, section):

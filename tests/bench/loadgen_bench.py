@@ -41,7 +41,7 @@ import tempfile
 import time
 import urllib.parse
 
-from benchdoc import plot_bars, write_section
+from benchdoc import cpu_model, plot_bars, write_section
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -506,14 +506,8 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     cluster.start()
     import grpc
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = re.search(r"^model name\s*: (.*)$", f.read(), re.M).group(1)
-    except (OSError, AttributeError):
-        pass
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "etcd_version": cluster.version(), "grpcio": grpc.__version__, "cpu": cpu, "command": command,
+            "etcd_version": cluster.version(), "grpcio": grpc.__version__, "cpu": cpu_model(), "command": command,
             "repeat": args.repeat, "note": args.note,
             "cluster": ("test hosts, plain http (the sniffer reads cleartext HTTP/2): %s" % args.endpoints
                         if args.endpoints else None)}

@@ -36,7 +36,7 @@ import subprocess
 import sys
 import time
 
-from benchdoc import plot_bars, write_section
+from benchdoc import machine, plot_bars, write_section
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -52,16 +52,6 @@ MIB = 1024 * 1024
 
 def loadavg():
     return round(os.getloadavg()[0], 2)
-
-
-def machine():
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = re.search(r"^model name\s*: (.*)$", f.read(), re.M).group(1)
-    except (OSError, AttributeError):
-        pass
-    return "%d cores (%s), %s" % (os.cpu_count(), cpu, platform.platform())
 
 
 def part_meta(extra=None):
@@ -397,10 +387,7 @@ def cmd_report(args):
     if conv:
         f, n, c = conv["fresh"], conv["noop"], conv["check"]
         lines += ["### Converge (`playbooks/site.yml`)", "",
-                  meta_line(conv.get("meta") or {
-                      "date": "2026-11-22 06:27-06:34 UTC", "machine": machine(), "python": "3.11.7",
-                      "ansible": "ansible-core 2.19.14", "etcd_version": "3.5.30",
-                      "command": "BENCH=converge make bench"}, "Measured"), "",
+                  meta_line(conv.get("meta"), "Measured"), "",
                   "| run | changed per host | wall time | load avg (1 min, before-after) |", "| --- | --- | --- | --- |"]
         for label, r in (("fresh 3-member cluster, new controller PKI", f), ("no-op re-run", n),
                          ("check mode on the converged cluster", c)):

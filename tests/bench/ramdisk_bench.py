@@ -27,7 +27,7 @@ import sys
 import time
 import urllib.request
 
-from benchdoc import plot_bars, write_section
+from benchdoc import machine, plot_bars, write_section
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -154,12 +154,6 @@ def cmd_report(args):
 
     def load_of(x):
         return "-" if x.get("load_before") is None else "%.1f-%.1f" % (x["load_before"], x["load_after"])
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = re.search(r"^model name\s*: (.*)$", f.read(), re.M).group(1)
-    except (OSError, AttributeError):
-        pass
 
     def fsync(x):
         vals = [v for v in x["wal_fsync_p99_s"].values() if v is not None]
@@ -191,9 +185,9 @@ def cmd_report(args):
         "disk." % (meta.get("lab", "rdbench"), meta.get("etcd_version", "3.5.1")),
         "",
         "- Date: %s" % (d.get("date") or meta.get("date")),
-        "- Machine: %d cores (%s), %s; Python %s, %s; the 1-minute load average of each mode is the table's last "
+        "- Machine: %s; Python %s, %s; the 1-minute load average of each mode is the table's last "
         "row (other engineers' test hosts share the machine)" % (
-            os.cpu_count(), cpu, platform.platform(), platform.python_version(), meta.get("ansible", "ansible-core")),
+            machine(), platform.python_version(), meta.get("ansible", "ansible-core")),
         "- Command: `%s`" % args.command,
         "- Load: `tests/bench/etcdload.py` (python-etcd3 over gRPC, pure-Python protobuf, loopback only, count- and "
         "time-bounded): %d puts from 1 client to one member, then %d puts from %d concurrent clients spread over "

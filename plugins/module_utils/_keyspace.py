@@ -79,6 +79,20 @@ def keyspace_digest(client, revision, endpoint=None, page=PAGE, serializable=Fal
     return dict(revision=revision, count=count, sha256=digest.hexdigest())
 
 
+def member_digests(client, endpoints, page=PAGE):
+    """Every member's own key space at one revision: ``{'revision', 'digests': {endpoint: {'count', 'sha256'}}}``.
+
+    The revision is the lowest one the members report, so every member has applied it; each digest is read from
+    that member itself (serializable ranges). Equal digests mean equal key spaces (meant for a quiet cluster:
+    with writes running, a member's compaction may pass the revision). Raises EtcdError as the client does."""
+    revision = min(int(client.status(endpoint)['revision']) for endpoint in endpoints)
+    digests = {}
+    for endpoint in endpoints:
+        digest = keyspace_digest(client, revision, endpoint=endpoint, page=page, serializable=True)
+        digests[endpoint] = dict(count=digest['count'], sha256=digest['sha256'])
+    return dict(revision=revision, digests=digests)
+
+
 def key_count(client, revision=0, endpoint=None):
     """Number of keys at ``revision`` (0: now). Raises CompactedError for a compacted revision."""
     try:

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import EtcdError
-from ansible_collections.etcdkit.etcd.plugins.module_utils._keyspace import keyspace_digest
+from ansible_collections.etcdkit.etcd.plugins.module_utils._keyspace import member_digests
 from ansible_collections.etcdkit.etcd.plugins.module_utils._snapstore import SIDECAR_SCHEMA, scan
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
@@ -103,8 +103,7 @@ def test_crash_rejoin_as_a_new_member_promoted_via_the_leader(etcd_cluster, tmp_
     # the rejoined member serves every key and the same key space as the others: the key-space digest read from
     # each member itself at one revision (over the JSON gateway hash_kv is Hash of the whole backend, which may
     # differ legitimately between members)
-    revision = min(client.status(ep)['revision'] for ep in etcd_cluster.endpoints)
-    digests = [keyspace_digest(client, revision, endpoint=ep, serializable=True) for ep in etcd_cluster.endpoints]
-    assert len(set(d['sha256'] for d in digests)) == 1 and digests[0]['count'] >= 50
+    digests = list(member_digests(client, etcd_cluster.endpoints)['digests'].values())
+    assert len(digests) == 3 and len(set(d['sha256'] for d in digests)) == 1 and digests[0]['count'] >= 50
     got = client.range('/ramdisk-it/', prefix=True, serializable=True, endpoint='https://%s:2379' % mem.ip)
     assert got['count'] == 50

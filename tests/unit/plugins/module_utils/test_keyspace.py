@@ -6,7 +6,7 @@ import pytest
 
 from ansible_collections.etcdkit.etcd.plugins.module_utils._errors import EtcdError
 from ansible_collections.etcdkit.etcd.plugins.module_utils._keyspace import (
-    CompactedError, is_compacted, key_count, keyspace_digest,
+    CompactedError, is_compacted, key_count, keyspace_digest, member_digests,
 )
 
 
@@ -74,3 +74,29 @@ def test_other_errors_pass_through():
     with pytest.raises(EtcdError) as info:
         keyspace_digest(Broken(KVS), 10)
     assert not isinstance(info.value, CompactedError)
+
+
+class Members(object):
+    """Members as endpoints: each answers status() with its revision and range() from its own kvs."""
+
+    def __init__(self, members):
+        self.members = members  # {endpoint: (revision, kvs)}
+        self.asked = []
+
+    def status(self, endpoint):
+        return dict(revision=self.members[endpoint][0])
+
+    def range(self, key, range_end=None, limit=0, revision=0, count_only=False, serializable=False, endpoint=None):
+        self.asked.append((endpoint, revision, serializable))
+        return FakeClient(self.members[endpoint][1]).range(key, range_end, limit, revision, count_only)
+
+
+@pytest.mark.parametrize('second,equal', [(KVS, True), (KVS[:-1], False),
+                                          (KVS[:-1] + [kv(b'/a006', b'other', 8)], False)])
+def test_member_digests_at_the_lowest_revision_from_each_member(second, equal):
+    members = Members({'https://m1:2379': (12, KVS), 'https://m2:2379': (9, second)})
+    out = member_digests(members, ['https://m1:2379', 'https://m2:2379'])
+    assert out['revision'] == 9
+    assert sorted(set(members.asked)) == [('https://m1:2379', 9, True), ('https://m2:2379', 9, True)]
+    assert (out['digests']['https://m1:2379'] == out['digests']['https://m2:2379']) is equal
+    assert out['digests']['https://m1:2379']['count'] == 7
